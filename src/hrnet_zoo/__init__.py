@@ -1,0 +1,41 @@
+"""hrnet_zoo: HRNet for human pose estimation, timm-style.
+
+Example:
+    >>> import hrnet_zoo
+    >>> model = hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True).eval()
+"""
+
+from timm.models import register_model
+
+from .factory import create_model, get_pretrained_cfg, is_model, list_models, list_pretrained
+from .hub import CheckpointMismatchError, load_checkpoint, read_checkpoint
+from .layers import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
+from .models import HighResolutionNet, HRNetConfig, HRNetFeatures, HRNetPose, PosePretrainedCfg, StageSpec
+from .pose import KeypointSet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "CheckpointMismatchError",
+    "HRModule",
+    "HRNetConfig",
+    "HRNetFeatures",
+    "HRNetPose",
+    "HighResolutionNet",
+    "KeypointSet",
+    "MultiScaleFusion",
+    "PosePretrainedCfg",
+    "StageSpec",
+    "Stem",
+    "Transition",
+    "create_model",
+    "get_pretrained_cfg",
+    "is_model",
+    "list_models",
+    "list_pretrained",
+    "load_checkpoint",
+    "read_checkpoint",
+    "register_model",
+]

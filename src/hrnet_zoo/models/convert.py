@@ -1,0 +1,100 @@
+"""Checkpoint layouts: detect and convert the original and OpenMMLab key layouts to the package's own.
+
+The package's layout differs from the original implementation's only in names:
+
+============================================  ==========================================
+original (``pose_hrnet_w32_256x192.pth``)     hrnet_zoo
+============================================  ==========================================
+``conv1``, ``bn1``, ``conv2``, ``bn2``        ``backbone.stem.conv1`` ... ``backbone.stem.bn2``
+``layer1.*``                                  ``backbone.stage1.*``
+``transition{k}.{i}.*``                       ``backbone.transition{k}.branches.{i}.*``
+``stage{k}.{m}.branches.*``                   ``backbone.stage{k}.{m}.branches.*``
+``stage{k}.{m}.fuse_layers.{i}.{j}.*``        ``backbone.stage{k}.{m}.fuse.paths.{i}.{j}.*``
+``final_layer.*``                             ``head.*``
+============================================  ==========================================
+
+OpenMMLab checkpoints hold the original names under ``backbone.`` and ``keypoint_head.final_layer.``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal, TypeVar
+
+__all__ = ["Layout", "detect_layout", "original_to_package", "strip_wrappers", "to_package_layout"]
+
+Layout = Literal["hrnet_zoo", "original", "openmmlab"]
+V = TypeVar("V")
+
+_ORIGINAL_RULES = (
+    (re.compile(r"^(conv1|bn1|conv2|bn2)\."), r"backbone.stem.\1."),
+    (re.compile(r"^layer1\."), "backbone.stage1."),
+    (re.compile(r"^transition(\d+)\.(\d+)\."), r"backbone.transition\1.branches.\2."),
+    (re.compile(r"^stage(\d+)\.(\d+)\.fuse_layers\."), r"backbone.stage\1.\2.fuse.paths."),
+    (re.compile(r"^stage(\d+)\."), r"backbone.stage\1."),
+    (re.compile(r"^final_layer\."), "head."),
+)
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_wrappers(state_dict: Mapping[str, V]) -> dict[str, V]:
+    """Remove the prefixes DataParallel/DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) add to keys."""
+    out = dict(state_dict)
+    for prefix in _WRAPPER_PREFIXES:
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix) :]: v for k, v in out.items()}
+    return out
+
+
+def detect_layout(state_dict: Mapping[str, object]) -> Layout:
+    """Tell which layout a state dict uses from its keys.
+
+    Raises:
+        ValueError: When the keys fit none of the known HRNet layouts.
+    """
+    keys = set(state_dict)
+    if any(k.startswith("backbone.stem.") for k in keys):
+        return "hrnet_zoo"
+    if "backbone.conv1.weight" in keys:
+        return "openmmlab"
+    if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
+        return "original"
+    sample = ", ".join(sorted(keys)[:5]) or "no keys"
+    raise ValueError(
+        "the checkpoint is not an HRNet checkpoint in a known layout (hrnet_zoo, original "
+        f"deep-high-resolution-net, OpenMMLab): its first keys are {sample}"
+    )
+
+
+def original_to_package(key: str) -> str:
+    """Rename one key of the original layout to the package's layout (unknown keys are returned unchanged)."""
+    for pattern, replacement in _ORIGINAL_RULES:
+        new, count = pattern.subn(replacement, key)
+        if count:
+            return new
+    return key
+
+
+def to_package_layout(state_dict: Mapping[str, V]) -> dict[str, V]:
+    """Convert a state dict of any known layout to the package's layout, keeping the key order.
+
+    Keys the layout does not know (e.g. an OpenMMLab ``keypoint_head`` with extra layers) are kept as they are,
+    so that a strict load reports them as unexpected.
+    """
+    state_dict = strip_wrappers(state_dict)
+    layout = detect_layout(state_dict)
+    if layout == "hrnet_zoo":
+        return dict(state_dict)
+    out = {}
+    for key, value in state_dict.items():
+        if layout == "openmmlab":
+            if key.startswith("backbone."):
+                key = key[len("backbone.") :]
+            elif key.startswith("keypoint_head.final_layer."):
+                key = key[len("keypoint_head.") :]
+            else:
+                out[key] = value
+                continue
+        out[original_to_package(key)] = value
+    return out

@@ -1,0 +1,180 @@
+"""Pretrained configurations of the pose models: what each checkpoint is, where it comes from, what it scores.
+
+timm's ``PretrainedCfg`` rejects unknown fields, so the pose metadata (keypoints, metrics, sources) lives in
+:class:`PosePretrainedCfg`; :meth:`PosePretrainedCfg.to_timm` gives the subset timm's registry understands.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from ..pose.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet
+
+__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg"]
+
+HUB_ORGANISATION = "hrnet-zoo"
+ORIGINAL_REPO = "https://github.com/leoxiaobin/deep-high-resolution-net.pytorch"
+PAPER = "arxiv:1902.09212"
+_MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/hrnet/"
+_MMPOSE_TABLE = "https://github.com/open-mmlab/mmpose/blob/v0.29.0/configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/"
+
+
+@dataclass(frozen=True)
+class PosePretrainedCfg:
+    """One pretrained checkpoint of a pose architecture.
+
+    Attributes:
+        architecture: Registered model name (``hrnet_w32_pose``).
+        tag: Weight tag (``coco_256x192``); empty for an architecture without weights.
+        keypoints: What the heatmaps are (names, skeleton, flip pairs).
+        input_size: Network input ``(height, width)`` the weights were trained at.
+        mean: Per-channel RGB mean of the input normalisation (inputs in ``[0, 1]``).
+        std: Per-channel RGB std of the input normalisation.
+        metrics: Reported scores of the checkpoint that is served (``coco_val_ap``, ``mpii_val_pckh``, ...).
+        metrics_source: Where ``metrics`` were reported.
+        paper_metrics: The original release's scores in the paper's table, kept apart from ``metrics``.
+        params_m: Parameters in millions of the built model.
+        gmacs: Multiply-accumulates in billions at ``input_size`` (convolutions, as counted by
+            ``torch.utils.flop_counter`` / 2). The paper's own "GFLOPs" column, which counts fewer operations, is
+            kept in ``paper_metrics["gflops"]``.
+        hf_hub_id: Hugging Face Hub repository in the package's layout (``config.json`` + ``model.safetensors``).
+        hf_hub_revision: Revision (commit, tag or branch) the Hub download is pinned to.
+        url: Direct download of the upstream checkpoint that serves the same network (fallback source).
+        sha256_prefix: Leading hex digits of the upstream file's SHA-256, checked after download.
+        license: License of the weights.
+        origin_url: Where the weights were trained and released.
+        paper: Paper identifier.
+    """
+
+    architecture: str
+    tag: str = ""
+    keypoints: KeypointSet = COCO_KEYPOINTS
+    input_size: tuple[int, int] = (256, 192)
+    mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN
+    std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics_source: str = ""
+    paper_metrics: Mapping[str, float] = field(default_factory=dict)
+    params_m: float | None = None
+    gmacs: float | None = None
+    hf_hub_id: str | None = None
+    hf_hub_revision: str | None = None
+    url: str | None = None
+    sha256_prefix: str | None = None
+    license: str = "mit"
+    origin_url: str = ORIGINAL_REPO
+    paper: str = PAPER
+
+    @property
+    def name(self) -> str:
+        """``architecture.tag`` (the architecture alone when untagged)."""
+        return f"{self.architecture}.{self.tag}" if self.tag else self.architecture
+
+    @property
+    def num_joints(self) -> int:
+        """Number of heatmaps the head predicts."""
+        return len(self.keypoints)
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether any source serves weights for this configuration."""
+        return bool(self.hf_hub_id or self.url)
+
+    def to_timm(self) -> dict[str, Any]:
+        """The fields timm's ``PretrainedCfg`` accepts, for timm's registry."""
+        height, width = self.input_size
+        return {
+            "hf_hub_id": self.hf_hub_id,
+            "url": self.url or "",
+            "num_classes": self.num_joints,
+            "label_names": self.keypoints.names,
+            "input_size": (3, *self.input_size),
+            "fixed_input_size": False,
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "mean": self.mean,
+            "std": self.std,
+            "first_conv": "backbone.stem.conv1",
+            "classifier": "head",
+            "license": self.license,
+            "origin_url": self.origin_url,
+            "paper_ids": self.paper,
+            "description": f"HRNet pose model, {self.keypoints.name} keypoints, input {height}x{width}",
+        }
+
+
+def _sha256_prefix(file_name: str) -> str:
+    """OpenMMLab names files ``<name>-<first 8 hex digits of the SHA-256>_<date>.pth``."""
+    match = re.search(r"-([0-9a-f]{8})_\d{8}\.pth$", file_name)
+    if match is None:
+        raise ValueError(f"{file_name!r} does not carry a SHA-256 prefix")
+    return match.group(1)
+
+
+def _coco(
+    arch: str, size: tuple[int, int], mmpose_file: str, mmpose: tuple[float, float], paper: tuple[float, ...], **kw: Any
+) -> PosePretrainedCfg:
+    tag = f"coco_{size[0]}x{size[1]}"
+    return PosePretrainedCfg(
+        architecture=arch,
+        tag=tag,
+        keypoints=COCO_KEYPOINTS,
+        input_size=size,
+        metrics={"coco_val_ap": mmpose[0], "coco_val_ar": mmpose[1]},
+        metrics_source=_MMPOSE_TABLE + "coco/hrnet_coco.md",
+        paper_metrics=dict(zip(("coco_val_ap", "coco_val_ar", "params_m", "gflops"), paper)),
+        hf_hub_id=f"{HUB_ORGANISATION}/{arch}.{tag}",
+        url=_MMPOSE_URL + mmpose_file,
+        sha256_prefix=_sha256_prefix(mmpose_file),
+        license="apache-2.0",
+        origin_url="https://github.com/open-mmlab/mmpose",
+        **kw,
+    )
+
+
+def _mpii(arch: str, mmpose_file: str, pckh: float, paper: dict[str, float], **kw: Any) -> PosePretrainedCfg:
+    tag = "mpii_256x256"
+    return PosePretrainedCfg(
+        architecture=arch,
+        tag=tag,
+        keypoints=MPII_KEYPOINTS,
+        input_size=(256, 256),
+        metrics={"mpii_val_pckh": pckh},
+        metrics_source=_MMPOSE_TABLE + "mpii/hrnet_mpii.md",
+        paper_metrics=paper,
+        hf_hub_id=f"{HUB_ORGANISATION}/{arch}.{tag}",
+        url=_MMPOSE_URL + mmpose_file,
+        sha256_prefix=_sha256_prefix(mmpose_file),
+        license="apache-2.0",
+        origin_url="https://github.com/open-mmlab/mmpose",
+        **kw,
+    )
+
+
+# Metrics: COCO val2017 with the 56.4 AP person detector and flip test; MPII val PCKh@0.5 with flip test.
+# `metrics` are OpenMMLab's for the checkpoint served; `paper_metrics` the original release (README / paper Table 1).
+# The first configuration of each architecture is its default.
+_W32, _W48 = "hrnet_w32_pose", "hrnet_w48_pose"
+PRETRAINED_CFGS: dict[str, PosePretrainedCfg] = {
+    cfg.name: cfg
+    for cfg in (
+        _coco(_W32, (256, 192), "hrnet_w32_coco_256x192-c78dce93_20200708.pth", (0.746, 0.799),
+              (0.744, 0.798, 28.5, 7.1), params_m=28.536, gmacs=7.65),
+        _coco(_W32, (384, 288), "hrnet_w32_coco_384x288-d9f0d786_20200708.pth", (0.760, 0.810),
+              (0.758, 0.809, 28.5, 16.0), params_m=28.536, gmacs=17.20),
+        _mpii(_W32, "hrnet_w32_mpii_256x256-6c4f923f_20200812.pth", 0.900, {"mpii_val_pckh": 0.903},
+              params_m=28.536, gmacs=10.19),
+        _coco(_W48, (256, 192), "hrnet_w48_coco_256x192-b9e0b3ab_20200708.pth", (0.756, 0.806),
+              (0.751, 0.804, 63.6, 14.6), params_m=63.596, gmacs=15.69),
+        _coco(_W48, (384, 288), "hrnet_w48_coco_384x288-314c8528_20200708.pth", (0.767, 0.816),
+              (0.763, 0.812, 63.6, 32.9), params_m=63.596, gmacs=35.31),
+        _mpii(_W48, "hrnet_w48_mpii_256x256-92cab7bd_20200812.pth", 0.901, {}, params_m=63.596, gmacs=20.92),
+        PosePretrainedCfg("hrnet_w18_pose", params_m=9.318, gmacs=3.19),
+        PosePretrainedCfg("hrnet_w18_small_pose", params_m=3.617, gmacs=1.54),
+    )
+}  # fmt: skip

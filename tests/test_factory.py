@@ -1,0 +1,74 @@
+"""The factory and the pretrained configurations: names, metadata schema, clear errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import hrnet_zoo
+from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
+
+
+def test_list_models_and_pretrained():
+    assert hrnet_zoo.list_models("*w32*") == ["hrnet_w32_pose"]
+    assert hrnet_zoo.list_pretrained("hrnet_w32*") == [
+        "hrnet_w32_pose.coco_256x192",
+        "hrnet_w32_pose.coco_384x288",
+        "hrnet_w32_pose.mpii_256x256",
+    ]
+    assert hrnet_zoo.list_models(pretrained=True) == hrnet_zoo.list_pretrained()
+    assert hrnet_zoo.is_model("hrnet_w48_pose.coco_384x288") and not hrnet_zoo.is_model("hrnet_w32")
+    assert not hrnet_zoo.is_model("hrnet_w32_pose.imagenet_1k")
+
+
+def test_default_tag_and_pretrained_cfg():
+    cfg = hrnet_zoo.get_pretrained_cfg("hrnet_w32_pose")
+    assert cfg.name == "hrnet_w32_pose.coco_256x192"
+    assert cfg.input_size == (256, 192) and cfg.num_joints == 17 and cfg.keypoints.names[0] == "nose"
+    assert cfg.metrics["coco_val_ap"] == 0.746 and cfg.paper_metrics["coco_val_ap"] == 0.744
+    assert cfg.url.endswith("hrnet_w32_coco_256x192-c78dce93_20200708.pth") and cfg.sha256_prefix == "c78dce93"
+    model = hrnet_zoo.create_model("hrnet_w32_pose")
+    assert model.pose_cfg is cfg and model.pretrained_cfg["tag"] == "coco_256x192"
+
+
+@pytest.mark.parametrize("name", list(PRETRAINED_CFGS))
+def test_pretrained_cfg_schema_matches_the_model(name):
+    """As torchvision checks its weights' meta: the recorded numbers cannot drift from the models."""
+    cfg = PRETRAINED_CFGS[name]
+    assert cfg.params_m is not None and cfg.gmacs is not None and cfg.mean and cfg.std and cfg.license
+    if cfg.has_weights:
+        assert cfg.metrics and cfg.metrics_source and cfg.hf_hub_id == f"hrnet-zoo/{name}"
+        assert re.fullmatch(r"[0-9a-f]{8}", cfg.sha256_prefix) and cfg.sha256_prefix in cfg.url
+        assert all(0 < v <= 1 for k, v in cfg.metrics.items())
+    with torch.device("meta"):
+        model = hrnet_zoo.create_model(name)
+        x = torch.empty(1, 3, *cfg.input_size)
+    assert model.num_joints == cfg.num_joints
+    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(cfg.params_m, abs=5e-4)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x)
+    assert counter.get_total_flops() / 2e9 == pytest.approx(cfg.gmacs, abs=0.006)
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("hrnet_w32_pos", "unknown model 'hrnet_w32_pos'; did you mean hrnet_w32_pose"),
+        ("resnet50", "unknown model 'resnet50'"),
+        ("hrnet_w32_pose.coco_512x512", "has no weight tag 'coco_512x512'; available: hrnet_w32_pose.coco_256x192"),
+    ],
+)
+def test_unknown_names(name, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        hrnet_zoo.create_model(name)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        hrnet_zoo.get_pretrained_cfg(name)
+
+
+def test_conflicting_joint_arguments():
+    with pytest.raises(ValueError, match="disagree"):
+        hrnet_zoo.create_model("hrnet_w18_small_pose", num_joints=5, num_classes=6)
