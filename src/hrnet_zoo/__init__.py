@@ -11,7 +11,7 @@ from .factory import create_model, get_pretrained_cfg, is_model, list_models, li
 from .hub import CheckpointMismatchError, load_checkpoint, read_checkpoint
 from .layers import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
 from .models import HighResolutionNet, HRNetConfig, HRNetFeatures, HRNetPose, PosePretrainedCfg, StageSpec
-from .pose import KeypointSet
+from .pose import KeypointSet, PoseEstimator, PoseResult
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,9 @@ __all__ = [
     "HighResolutionNet",
     "KeypointSet",
     "MultiScaleFusion",
+    "PoseEstimator",
     "PosePretrainedCfg",
+    "PoseResult",
     "StageSpec",
     "Stem",
     "Transition",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from ..pose.keypoints import KeypointSet
 from .checkpoint import load_checkpoint
 from .download import CONFIG_FILE, WEIGHTS_FILE, load_pretrained
 
-__all__ = ["convert_checkpoint", "create_from_hub", "push_to_hub", "save_pretrained"]
+__all__ = ["convert_checkpoint", "create_from_hub", "push_folder", "push_to_hub", "save_pretrained"]
 
 _CITATION = """@inproceedings{sun2019deep,
   title={Deep High-Resolution Representation Learning for Human Pose Estimation},
@@ -119,17 +120,35 @@ def push_to_hub(
     model: nn.Module, repo_id: str, *, private: bool = False, revision: str | None = None, token: str | None = None
 ) -> str:
     """Publish ``model`` to the Hugging Face Hub repository ``repo_id`` (created if needed); returns the commit URL."""
-    import tempfile
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         save_pretrained(model, tmp)
-        card = Path(tmp) / "README.md"
-        card.write_text(card.read_text().replace("REPO_ID", repo_id))
-        info = api.upload_folder(
-            repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=f"Upload {model.pose_cfg.architecture}"
+        return push_folder(tmp, repo_id, private=private, revision=revision, token=token)
+
+
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a folder written by :func:`save_pretrained` or :func:`convert_checkpoint` to ``repo_id``."""
+    folder = Path(folder)
+    missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is not in the Hub layout: {', '.join(missing)} missing (see hrnet-zoo convert)"
         )
+    card = folder / "README.md"
+    if card.is_file():
+        card.write_text(card.read_text().replace("REPO_ID", repo_id))
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    info = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=f"Upload {config['architecture']}"
+    )
     return str(info)
 
 

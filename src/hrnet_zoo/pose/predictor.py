@@ -1,0 +1,218 @@
+"""Top-down pose estimation in one call: images and person boxes in, keypoints in image coordinates out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .codec import Decoder, decode_heatmaps, flip_back, heatmap_to_image, shift_flipped
+from .images import ImageLike, load_image
+from .keypoints import KeypointSet
+from .transforms import box_to_center_scale, crop_affine, get_affine_transform
+
+__all__ = ["PoseEstimator", "PoseResult"]
+
+
+@dataclass
+class PoseResult:
+    """Poses found in one image.
+
+    Attributes:
+        keypoints: ``(P, K, 3)`` float32: x, y in image pixels and the heatmap peak score of each joint.
+        boxes: ``(P, 4)`` float32 person boxes in ``xyxy`` pixels (as given, or the whole image).
+        scores: ``(P,)`` mean joint score per person.
+        keypoint_names: Names of the ``K`` joints.
+        skeleton: Joint pairs for drawing.
+        image_size: ``(height, width)`` of the image.
+    """
+
+    keypoints: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoint_names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    image_size: tuple[int, int]
+
+    def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict]:
+        """The poses in COCO keypoint results format (``bbox`` as ``xywh``)."""
+        results = []
+        for kpts, box, score in zip(self.keypoints, self.boxes, self.scores):
+            x0, y0, x1, y1 = (float(v) for v in box)
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": category_id,
+                    "keypoints": [round(float(v), 3) for v in kpts.reshape(-1)],
+                    "score": round(float(score), 5),
+                    "bbox": [round(v, 2) for v in (x0, y0, x1 - x0, y1 - y0)],
+                }
+            )
+        return results
+
+
+def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index: int) -> Tensor:
+    """Validate one image's boxes and return them as ``(P, 4)`` xyxy float32."""
+    height, width = image_size
+    if boxes is None:
+        return torch.tensor([[0.0, 0.0, float(width), float(height)]])
+    array = torch.as_tensor(np.asarray(boxes, dtype=np.float32))
+    if array.numel() == 0:
+        return torch.zeros(0, 4)
+    if array.dim() == 1:
+        array = array[None]
+    if array.dim() != 2 or array.shape[1] != 4:
+        raise ValueError(f"boxes of image {index} must have shape (P, 4), got {tuple(array.shape)}")
+    if box_format == "xywh":
+        array = torch.cat([array[:, :2], array[:, :2] + array[:, 2:]], dim=1)
+    elif box_format != "xyxy":
+        raise ValueError(f"box_format must be 'xywh' or 'xyxy', got {box_format!r}")
+    for p, (x0, y0, x1, y1) in enumerate(array.tolist()):
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(
+                f"box {p} of image {index} is empty: {[x0, y0, x1, y1]} (xyxy); width and height must be > 0"
+            )
+        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            raise ValueError(
+                f"box {p} of image {index} ({[x0, y0, x1, y1]} xyxy) lies entirely outside the {width}x{height} image"
+            )
+    return array
+
+
+class PoseEstimator:
+    """Top-down pose estimation with the original test protocol: crop, network (+ flipped copy), decode, map back.
+
+    Args:
+        model: An hrnet_zoo pose model, or a model name for :func:`hrnet_zoo.create_model`.
+        device: Where to run (default: the model's device, or CUDA when available for a name).
+        flip_test: Average with the flipped input's heatmaps (with the original's one-pixel shift).
+        decoder: ``"argmax"`` (original: argmax + quarter offset) or ``"dark"``.
+        batch_size: Persons per forward pass.
+        checkpoint_path: With a model name: load this checkpoint instead of downloading the pretrained weights.
+        input_size: Network input ``(height, width)``; defaults to the model's pretrained configuration.
+
+    Example:
+        >>> estimator = PoseEstimator("hrnet_w32_pose")
+        >>> result = estimator.predict("people.jpg", boxes=[[100, 40, 120, 300]])[0]  # xywh
+        >>> result.keypoints.shape  # (persons, 17, 3): x, y, score
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | str,
+        device: str | torch.device | None = None,
+        flip_test: bool = True,
+        decoder: Decoder = "argmax",
+        batch_size: int = 32,
+        checkpoint_path: str | os.PathLike | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
+        if isinstance(model, str):
+            from ..factory import create_model
+
+            model = create_model(model, pretrained=checkpoint_path is None, checkpoint_path=checkpoint_path)
+            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if decoder not in ("argmax", "dark"):
+            raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.eval().to(self.device)
+        pose_cfg = getattr(model, "pose_cfg", None)
+        self.input_size = tuple(input_size or (pose_cfg.input_size if pose_cfg else (256, 192)))
+        mean = pose_cfg.mean if pose_cfg else model.pretrained_cfg["mean"]
+        std = pose_cfg.std if pose_cfg else model.pretrained_cfg["std"]
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.keypoints: KeypointSet = model.keypoints
+        self.flip_test = flip_test
+        self.decoder: Decoder = decoder
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def heatmaps(self, crops: Tensor) -> Tensor:
+        """Run the network (and its flip test) on normalised crops: ``(N, 3, h, w) -> (N, K, h / 4, w / 4)``."""
+        outputs = []
+        for batch in crops.split(self.batch_size):
+            heatmaps = self.model(batch)
+            if self.flip_test:
+                flipped = flip_back(self.model(batch.flip(-1)), self.keypoints.flip_index)
+                heatmaps = (heatmaps + shift_flipped(flipped)) * 0.5
+            outputs.append(heatmaps)
+        return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self._heatmap_size())
+
+    def _heatmap_size(self) -> tuple[int, int]:
+        return self.input_size[0] // 4, self.input_size[1] // 4
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        boxes: Sequence[object] | None = None,
+        box_format: str = "xywh",
+    ) -> list[PoseResult]:
+        """Estimate the poses of the persons in ``boxes`` of each image.
+
+        Args:
+            images: One image or a list (paths, PIL images, NumPy HWC uint8 arrays, or ``(C, H, W)`` tensors).
+            boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None`` for the whole image
+                as one person. With a single image, a single ``(P, 4)`` array is accepted.
+            box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
+
+        Returns:
+            One :class:`PoseResult` per image.
+
+        Raises:
+            ValueError: An empty box, a box entirely outside its image, or boxes not matching the images.
+        """
+        single = not isinstance(images, (list, tuple))
+        image_list = [images] if single else list(images)
+        if boxes is None:
+            box_list: list[object] = [None] * len(image_list)
+        elif single:
+            box_list = [boxes]
+        else:
+            box_list = list(boxes)
+            if len(box_list) != len(image_list):
+                raise ValueError(f"got boxes for {len(box_list)} images but {len(image_list)} images")
+        centers, scales, crops, per_image, all_boxes, sizes = [], [], [], [], [], []
+        for index, (image, image_boxes) in enumerate(zip(image_list, box_list)):
+            rgb = load_image(image)
+            size = (rgb.shape[1], rgb.shape[2])
+            xyxy = _as_boxes(image_boxes, box_format, size, index)
+            center, scale = box_to_center_scale(xyxy, self.input_size, box_format="xyxy")
+            if len(xyxy):
+                matrices = get_affine_transform(center, scale, self.input_size)
+                crops.append(crop_affine(rgb.to(self.device, torch.float32) / 255.0, matrices, self.input_size))
+            centers.append(center)
+            scales.append(scale)
+            per_image.append(len(xyxy))
+            all_boxes.append(xyxy)
+            sizes.append(size)
+        if crops:
+            batch = (torch.cat(crops) - self.mean) / self.std
+        else:
+            batch = torch.zeros(0, 3, *self.input_size, device=self.device)
+        heatmaps = self.heatmaps(batch)
+        coords, scores = decode_heatmaps(heatmaps, self.decoder)
+        points = heatmap_to_image(coords, torch.cat(centers), torch.cat(scales), self._heatmap_size())
+        keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
+        results, start = [], 0
+        for count, xyxy, size in zip(per_image, all_boxes, sizes):
+            kpts = keypoints[start : start + count]
+            start += count
+            results.append(
+                PoseResult(
+                    keypoints=kpts,
+                    boxes=xyxy.numpy(),
+                    scores=kpts[..., 2].mean(axis=1) if count else np.zeros(0, np.float32),
+                    keypoint_names=self.keypoints.names,
+                    skeleton=self.keypoints.skeleton,
+                    image_size=size,
+                )
+            )
+        return results
