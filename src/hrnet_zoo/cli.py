@@ -18,7 +18,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     names = list_pretrained(args.pattern) if args.pretrained else list_models(args.pattern)
     names += [] if args.pretrained else [n for n in list_pretrained(args.pattern) if n not in names]
-    header = f"{'name':34} {'input':>8} {'joints':>6} {'params':>7} {'GMACs':>6}  {'served weights':30} {'paper'}"
+    header = f"{'name':34} {'input':>8} {'joints':>6} {'params':>7} {'GMACs':>6}  {'served weights':38} {'paper'}"
     print(header)
     print("-" * len(header))
     for name in sorted(names):
@@ -26,7 +26,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         served = ", ".join(f"{k}={v}" for k, v in cfg.metrics.items() if "val" in k) or "-"
         paper = ", ".join(f"{k}={v}" for k, v in cfg.paper_metrics.items() if "val" in k) or "-"
         size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
-        print(f"{name:34} {size:>8} {cfg.num_joints:>6} {cfg.params_m:>6.1f}M {cfg.gmacs:>6.2f}  {served:30} {paper}")
+        print(f"{name:34} {size:>8} {cfg.num_joints:>6} {cfg.params_m:>6.1f}M {cfg.gmacs:>6.2f}  {served:38} {paper}")
     return 0
 
 
@@ -42,6 +42,8 @@ def _load_boxes(path: str | None) -> dict[str, list]:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
     from .factory import create_model
     from .hub.download import WeightsUnavailableError
     from .pose import PoseEstimator, draw_poses, load_image, save_image
@@ -59,7 +61,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except WeightsUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    device = args.device or ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     estimator = PoseEstimator(
         model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size
     )
