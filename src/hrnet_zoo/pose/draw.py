@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 
 import torch
+from PIL import Image
 from torch import Tensor
-from torchvision.io import write_png
 from torchvision.utils import draw_bounding_boxes, draw_keypoints
 
 __all__ = ["draw_poses", "save_image"]
@@ -53,4 +53,4 @@ def draw_poses(
 
 def save_image(image: Tensor, path: str | os.PathLike) -> None:
     """Save a ``(3, H, W)`` uint8 image as PNG."""
-    write_png(image.cpu(), str(path))
+    Image.fromarray(image.cpu().permute(1, 2, 0).numpy()).save(path, format="PNG")

@@ -9,11 +9,14 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image, read_file
 
 __all__ = ["ImageLike", "load_image"]
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
+
+
+def _from_pil(image: Image.Image) -> Tensor:
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
 
 
 def _to_rgb(chw: Tensor, what: str) -> Tensor:
@@ -30,7 +33,7 @@ def _to_rgb(chw: Tensor, what: str) -> Tensor:
 def load_image(image: ImageLike) -> Tensor:
     """Load an image as a ``(3, H, W)`` uint8 RGB tensor.
 
-    Accepts a file path (any format torchvision decodes: JPEG, PNG, ...), a PIL image, a NumPy ``(H, W)`` or
+    Accepts a file path (any format Pillow reads: JPEG, PNG, ...), a PIL image, a NumPy ``(H, W)`` or
     ``(H, W, C)`` uint8 array, or a tensor ``(C, H, W)`` (uint8, or float in ``[0, 1]``). Grey images are
     repeated to three channels and the alpha channel of RGBA images is dropped.
 
@@ -43,11 +46,12 @@ def load_image(image: ImageLike) -> Tensor:
         if not path.is_file():
             raise FileNotFoundError(f"image file {str(path)!r} does not exist")
         try:
-            return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-        except RuntimeError as err:
+            with Image.open(path) as opened:
+                return _from_pil(opened)
+        except (OSError, SyntaxError) as err:
             raise ValueError(f"could not decode image {str(path)!r}: {err}") from err
     if isinstance(image, Image.Image):
-        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+        return _from_pil(image)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"NumPy images must be uint8 (H, W[, C]) arrays, got dtype {image.dtype}")

@@ -1,0 +1,99 @@
+"""The hrnet-zoo command: list, predict with local weights, the offline message, convert."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+import hrnet_zoo
+from hrnet_zoo.cli import main
+
+from .conftest import REPO
+
+PHOTO = str(REPO / "examples" / "images" / "astronaut.jpg")
+
+
+def test_list(capsys):
+    assert main(["list", "*w32*"]) == 0
+    out = capsys.readouterr().out
+    assert "hrnet_w32_pose.coco_384x288" in out and "coco_val_ap=0.76" in out and "hrnet_w48" not in out
+
+
+def test_predict_with_a_local_checkpoint(tmp_path, capsys):
+    model = hrnet_zoo.create_model("hrnet_w18_small_pose")
+    weights = tmp_path / "w.safetensors"
+    save_file(model.state_dict(), str(weights))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"astronaut.jpg": [[120, 20, 300, 480], [10, 10, 100, 100]]}))
+    out_dir = tmp_path / "out"
+    args = ["predict", PHOTO, "--model", "hrnet_w18_small_pose", "--checkpoint", str(weights)]
+    assert main([*args, "--boxes", str(boxes), "--out-dir", str(out_dir), "--device", "cpu"]) == 0
+    results = json.loads((out_dir / "astronaut.json").read_text())
+    assert len(results) == 2 and results[0]["bbox"] == [120.0, 20.0, 300.0, 480.0]
+    assert Image.open(out_dir / "astronaut_pose.png").size == (512, 512)
+    assert "2 person(s)" in capsys.readouterr().out
+
+
+def test_predict_offline_says_how_to_supply_weights(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["predict", PHOTO, "--model", "hrnet_w18_small_pose", "--out-dir", str(tmp_path)]) == 2
+    assert "has no pretrained weights" in capsys.readouterr().err
+    assert main(["predict", PHOTO, "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "could not get the weights of hrnet_w32_pose.coco_256x192" in err
+    assert "checkpoint_path=PATH" in err and "--checkpoint PATH" in err
+
+
+def test_predict_missing_image(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope.jpg")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def to_original_layout(state_dict: dict) -> dict:
+    """The package layout renamed back to the original implementation's keys (inverse of convert.py)."""
+    rules = [
+        (r"^backbone\.stem\.", ""),
+        (r"^backbone\.stage1\.", "layer1."),
+        (r"^backbone\.transition(\d+)\.branches\.", r"transition\1."),
+        (r"^backbone\.(stage\d+\.\d+)\.fuse\.paths\.", r"\1.fuse_layers."),
+        (r"^backbone\.", ""),
+        (r"^head\.", "final_layer."),
+    ]
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in rules:
+            key, count = re.subn(pattern, replacement, key)
+            if count:
+                break
+        out[key] = value
+    return out
+
+
+def test_convert_round_trip(tmp_path):
+    """An original-layout W18-small checkpoint converted to the Hub layout reloads to identical outputs."""
+    source = hrnet_zoo.create_model("hrnet_w18_small_pose").eval()
+    for p in source.parameters():
+        p.data.normal_(0, 0.05)
+    src = tmp_path / "original.pth"
+    torch.save({"state_dict": to_original_layout(source.state_dict())}, src)
+    assert main(["convert", str(src), str(tmp_path / "hub"), "--model", "hrnet_w18_small_pose"]) == 0
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert config["architecture"] == "hrnet_w18_small_pose" and config["num_joints"] == 17
+    assert "Citation" in (tmp_path / "hub" / "README.md").read_text()
+    assert hrnet_zoo.models.detect_layout(torch.load(src)["state_dict"]) == "original"
+    reloaded = hrnet_zoo.create_model("hrnet_w18_small_pose", checkpoint_path=tmp_path / "hub" / "model.safetensors")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(x), source(x), rtol=0, atol=0)
+
+
+def test_bad_arguments():
+    with pytest.raises(SystemExit):
+        main(["predict"])
