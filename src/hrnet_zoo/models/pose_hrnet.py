@@ -211,11 +211,12 @@ def _build_pose(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetPose:
 
 
 def _pose_cfg_of(model: nn.Module) -> PosePretrainedCfg:
-    """The pose configuration matching the timm config timm resolved (a registered tag, or e.g. a Hub config)."""
+    """The pose configuration matching the timm config timm resolved: a registered tag, or one built from the
+    timm config itself (e.g. from a Hub repository's ``config.json`` read by ``timm.create_model("hf-hub:...")``)."""
     timm_cfg = model.pretrained_cfg
     arch, tag = timm_cfg["architecture"], timm_cfg.get("tag") or ""
     name = f"{arch}.{tag}" if tag else arch
-    if name in PRETRAINED_CFGS:
+    if name in PRETRAINED_CFGS and timm_cfg.get("source") != "hf-hub":
         return PRETRAINED_CFGS[name]
     num_joints = timm_cfg.get("num_classes") or 0
     names = tuple(timm_cfg.get("label_names") or ())
