@@ -210,7 +210,8 @@ def test_hf_endpoint_environment_variable(tmp_path, source_model):
     with StandInServer() as srv:
         srv.files[f"/{REPO_ID}/model.safetensors"] = save(source_model.state_dict())
         code = (
-            "import hrnet_zoo; from dataclasses import replace; from hrnet_zoo.models.pretrained import PRETRAINED_CFGS as C;"
+            "import hrnet_zoo; from dataclasses import replace;"
+            "from hrnet_zoo.models.pretrained import PRETRAINED_CFGS as C;"
             f"C['{ARCH}'] = replace(C['{ARCH}'], hf_hub_id='{REPO_ID}');"
             f"m = hrnet_zoo.create_model('{ARCH}', pretrained=True);"
             "print(float(m.backbone.stem.conv1.weight.sum()))"
