@@ -232,3 +232,13 @@ def test_predictor_edge_cases(estimator):
     assert dark.keypoints.shape == (1, 17, 3)
     with pytest.raises(ValueError, match="decoder must be"):
         PoseEstimator(estimator.model, decoder="soft-argmax")
+
+
+def test_peaks_with_ties_follow_numpy_argmax():
+    """Quantised heatmaps have many equal maxima: the first one wins, as with the original's np.argmax."""
+    heatmaps = torch.rand(20, 17, 64, 48).round(decimals=1)
+    coords, scores = get_max_preds(heatmaps)
+    index = np.argmax(heatmaps.flatten(2).numpy(), axis=2)
+    np.testing.assert_array_equal(coords[..., 0].numpy(), index % 48)
+    np.testing.assert_array_equal(coords[..., 1].numpy(), index // 48)
+    np.testing.assert_array_equal(scores.numpy(), heatmaps.flatten(2).amax(2).numpy())

@@ -48,8 +48,12 @@ def get_max_preds(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
         ``coords`` ``(N, K, 2)`` (x, y) in heatmap pixels, ``(0, 0)`` where the maximum is not positive, and
         ``scores`` ``(N, K)``: the maxima.
     """
-    width = heatmaps.shape[-1]
-    scores, index = heatmaps.flatten(2).max(dim=2)
+    n, k, _, width = heatmaps.shape
+    if n * k == 0:
+        return heatmaps.new_zeros(n, k, 2), heatmaps.new_zeros(n, k)
+    # A global max pool returns the first maximum's flat index like argmax, and is faster on the CPU.
+    scores, index = F.adaptive_max_pool2d(heatmaps, 1, return_indices=True)
+    scores, index = scores.view(n, k), index.view(n, k)
     coords = torch.stack([index % width, torch.div(index, width, rounding_mode="floor")], dim=2).to(heatmaps.dtype)
     return coords * (scores > 0).unsqueeze(-1), scores
 
