@@ -1,0 +1,52 @@
+"""The examples in examples/ run as documented (offline: local weights)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from safetensors.torch import save_file
+
+import hrnet_zoo
+
+from .conftest import REPO
+
+
+def run(*args: str, cwd=None) -> str:
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_custom_network_example():
+    assert "logits: (2, 5, 32, 24)" in run(str(REPO / "examples" / "custom_network.py"))
+
+
+def test_predict_example(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
+    photo = str(REPO / "examples" / "images" / "astronaut.jpg")
+    out = run(str(REPO / "examples" / "predict.py"), photo, "--model", "hrnet_w18_small_pose", "--checkpoint",
+              str(weights), "--out", str(tmp_path / "pose.png"))  # fmt: skip
+    assert "left_shoulder" in out and (tmp_path / "pose.png").is_file()
+
+
+def test_lint():
+    """ruff check and ruff format --check pass on the whole project."""
+    for args in (["check", "."], ["format", "--check", "."]):
+        out = subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True, cwd=REPO)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_weights_example(tmp_path):
+    import torch
+
+    from .test_cli import to_original_layout
+
+    source = tmp_path / "original.pth"
+    torch.save(to_original_layout(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict()), source)
+    out = run(
+        str(REPO / "examples" / "weights.py"), str(source), str(tmp_path / "hub"), "--model", "hrnet_w18_small_pose"
+    )
+    assert "outputs identical to the source: True" in out
+    assert (tmp_path / "hub" / "config.json").is_file()
