@@ -7,8 +7,11 @@ Example:
 
 from timm.models import register_model
 
+from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, is_model, list_models, list_pretrained
 from .hub import CheckpointMismatchError, load_checkpoint, read_checkpoint
+from .hub.publish import push_to_hub, save_pretrained
+from .inference import optimize_for_inference
 from .layers import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
 from .models import HighResolutionNet, HRNetConfig, HRNetFeatures, HRNetPose, PosePretrainedCfg, StageSpec
 from .pose import KeypointSet, PoseEstimator, PoseResult
@@ -33,11 +36,16 @@ __all__ = [
     "Stem",
     "Transition",
     "create_model",
+    "export_onnx",
+    "export_program",
     "get_pretrained_cfg",
     "is_model",
     "list_models",
     "list_pretrained",
     "load_checkpoint",
+    "optimize_for_inference",
+    "push_to_hub",
     "read_checkpoint",
     "register_model",
+    "save_pretrained",
 ]

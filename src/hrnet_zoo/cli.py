@@ -93,6 +93,26 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, export_program
+    from .factory import create_model
+    from .inference import optimize_for_inference
+
+    model = create_model(args.model, checkpoint_path=args.checkpoint).eval()
+    if args.optimize:
+        model = optimize_for_inference(model, channels_last=False)
+    size = tuple(args.input_size) if args.input_size else None
+    output = Path(args.output or f"{args.model}.{'onnx' if args.format == 'onnx' else 'pt2'}")
+    if args.format == "onnx":
+        export_onnx(model, output, size)
+    else:
+        import torch
+
+        torch.export.save(export_program(model, size), str(output))
+    print(f"wrote {output} (dynamic batch dimension)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hrnet-zoo``."""
     parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
@@ -116,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a model to ONNX or a torch.export program (.pt2)")
+    p.add_argument("--model", required=True, help="model name or arch.tag")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
+    p.add_argument("--checkpoint", help="weights to load before exporting")
+    p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
+    p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("convert", help="convert an original or OpenMMLab checkpoint to the Hub layout")
     p.add_argument("src", help="checkpoint file (.pth or .safetensors)")

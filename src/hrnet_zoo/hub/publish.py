@@ -13,7 +13,6 @@ from huggingface_hub import HfApi, hf_hub_download
 from safetensors.torch import save_file
 from torch import nn
 
-from .. import __name__ as _package
 from ..models.pretrained import PosePretrainedCfg
 from ..pose.keypoints import KeypointSet
 from .checkpoint import load_checkpoint
@@ -21,6 +20,7 @@ from .download import CONFIG_FILE, WEIGHTS_FILE, load_pretrained
 
 __all__ = ["convert_checkpoint", "create_from_hub", "push_folder", "push_to_hub", "save_pretrained"]
 
+_package = "hrnet_zoo"
 _CITATION = """@inproceedings{sun2019deep,
   title={Deep High-Resolution Representation Learning for Human Pose Estimation},
   author={Sun, Ke and Xiao, Bin and Liu, Dong and Wang, Jingdong},

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..inference import optimize_for_inference
 from .codec import Decoder, decode_heatmaps, flip_back, heatmap_to_image, shift_flipped
 from .images import ImageLike, load_image
 from .keypoints import KeypointSet
@@ -94,6 +95,9 @@ class PoseEstimator:
         batch_size: Persons per forward pass.
         checkpoint_path: With a model name: load this checkpoint instead of downloading the pretrained weights.
         input_size: Network input ``(height, width)``; defaults to the model's pretrained configuration.
+        optimize: Run a copy with BatchNorm folded and channels-last weights
+            (:func:`hrnet_zoo.optimize_for_inference`): same outputs to float rounding, faster.
+        amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
 
     Example:
         >>> estimator = PoseEstimator("hrnet_w32_pose")
@@ -110,6 +114,8 @@ class PoseEstimator:
         batch_size: int = 32,
         checkpoint_path: str | os.PathLike | None = None,
         input_size: tuple[int, int] | None = None,
+        optimize: bool = True,
+        amp: torch.dtype | None = None,
     ) -> None:
         if isinstance(model, str):
             from ..factory import create_model
@@ -121,7 +127,11 @@ class PoseEstimator:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.model = model.eval().to(self.device)
+        if amp is not None and self.device.type != "cuda":
+            raise ValueError(f"amp={amp} needs a CUDA device; the CPU path runs in float32 (device={self.device})")
+        self.amp = amp
+        model = model.eval().to(self.device)
+        self.model = optimize_for_inference(model) if optimize else model
         pose_cfg = getattr(model, "pose_cfg", None)
         self.input_size = tuple(input_size or (pose_cfg.input_size if pose_cfg else (256, 192)))
         mean = pose_cfg.mean if pose_cfg else model.pretrained_cfg["mean"]
@@ -137,12 +147,13 @@ class PoseEstimator:
     def heatmaps(self, crops: Tensor) -> Tensor:
         """Run the network (and its flip test) on normalised crops: ``(N, 3, h, w) -> (N, K, h / 4, w / 4)``."""
         outputs = []
-        for batch in crops.split(self.batch_size):
-            heatmaps = self.model(batch)
-            if self.flip_test:
-                flipped = flip_back(self.model(batch.flip(-1)), self.keypoints.flip_index)
-                heatmaps = (heatmaps + shift_flipped(flipped)) * 0.5
-            outputs.append(heatmaps)
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            for batch in crops.split(self.batch_size):
+                heatmaps = self.model(batch).float()
+                if self.flip_test:
+                    flipped = flip_back(self.model(batch.flip(-1)).float(), self.keypoints.flip_index)
+                    heatmaps = (heatmaps + shift_flipped(flipped)) * 0.5
+                outputs.append(heatmaps)
         return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self._heatmap_size())
 
     def _heatmap_size(self) -> tuple[int, int]:

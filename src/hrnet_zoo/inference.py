@@ -1,0 +1,63 @@
+"""Inference-time optimisation: BatchNorm folded into the convolutions, channels-last memory format."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .layers import BasicBlock, Bottleneck, Stem
+
+__all__ = ["fold_batch_norms", "optimize_for_inference"]
+
+_FOLDABLE = (nn.Sequential, BasicBlock, Bottleneck, Stem)
+
+
+def fold_batch_norms(model: nn.Module) -> int:
+    """Fold every BatchNorm that directly follows a convolution into it, in place; returns how many were folded.
+
+    Pairs are taken from the HRNet containers (``nn.Sequential``, the residual blocks and the stem), where a
+    convolution registered right before a BatchNorm of matching width is always applied right before it. The
+    folded BatchNorm becomes an ``nn.Identity``. The model must be in eval mode (running statistics are used).
+    """
+    if model.training:
+        raise ValueError(
+            "fold_batch_norms needs an eval-mode model (call model.eval()): training mode uses batch statistics"
+        )
+    folded = 0
+    for module in list(model.modules()):
+        if not isinstance(module, _FOLDABLE):
+            continue
+        for (conv_name, conv), (bn_name, bn) in itertools.pairwise(list(module.named_children())):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.num_features == conv.out_channels:
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+                folded += 1
+    return folded
+
+
+def optimize_for_inference(model: nn.Module, channels_last: bool = True, inplace: bool = False) -> nn.Module:
+    """A faster copy of a model for inference, equal to its eval mode up to float rounding.
+
+    The copy is put in eval mode, its BatchNorms are folded into their convolutions (:func:`fold_batch_norms`)
+    and, by default, its weights switched to channels-last, which the CPU and GPU convolution kernels prefer.
+    Outputs stay within float rounding of the unfused eval model (tested to 1e-4 of the output scale); inputs
+    need no change. The model passed in, e.g. one still training, is left untouched unless ``inplace=True``.
+
+    Args:
+        model: An hrnet_zoo model (or any network of HRNet blocks).
+        channels_last: Also convert to the channels-last memory format.
+        inplace: Modify ``model`` itself instead of a copy.
+
+    Example:
+        >>> fast = hrnet_zoo.optimize_for_inference(hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True))
+        >>> heatmaps = fast(torch.randn(8, 3, 256, 192))
+    """
+    target = (model if inplace else copy.deepcopy(model)).eval()
+    fold_batch_norms(target)
+    if channels_last:
+        target = target.to(memory_format=torch.channels_last)
+    return target.requires_grad_(False)

@@ -1,0 +1,125 @@
+"""Fast inference: BatchNorm folding, channels-last, torch.compile, torch.export, ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+import hrnet_zoo
+from hrnet_zoo import export_onnx, export_program, optimize_for_inference
+from hrnet_zoo.cli import main
+from hrnet_zoo.inference import fold_batch_norms
+
+
+@pytest.fixture
+def golden_model(tiny_model, tiny_weights_path):
+    tiny_model.load_state_dict(load_file(str(tiny_weights_path)))
+    return tiny_model.eval()
+
+
+@pytest.fixture
+def golden_input(tiny_io):
+    return torch.from_numpy(tiny_io["input"])
+
+
+def randomise_batch_norms(model: nn.Module) -> None:
+    """Statistics far from the identity, so that a wrong fold shows."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+
+
+def test_optimized_golden_model_reproduces_the_original(golden_model, golden_input, tiny_io):
+    fast = optimize_for_inference(golden_model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert fast.head.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = fast(golden_input).numpy()
+    scale = np.abs(tiny_io["output"]).max()
+    assert np.abs(out - tiny_io["output"]).max() <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("name", ["hrnet_w18_small_pose", "hrnet_w32_pose"])
+def test_optimized_registered_models(name):
+    model = hrnet_zoo.create_model(name)
+    randomise_batch_norms(model)
+    model.train()
+    fast = optimize_for_inference(model)
+    assert model.training and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), "original untouched"
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        expected, got = model.eval()(x), fast(x)
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
+    bn_count = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert fold_batch_norms(hrnet_zoo.create_model(name).eval()) == bn_count
+
+
+def test_fold_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batch_norms(hrnet_zoo.create_model("hrnet_w18_small_pose"))
+
+
+@pytest.mark.parametrize("name", hrnet_zoo.list_models())
+def test_no_graph_breaks(name):
+    model = hrnet_zoo.create_model(name).eval()
+    explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 64, 64))
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+
+def test_compiled_golden_model(golden_model, golden_input, tiny_io):
+    compiled = torch.compile(optimize_for_inference(golden_model), fullgraph=True)
+    with torch.no_grad():
+        out = compiled(golden_input).numpy()
+    np.testing.assert_allclose(out, tiny_io["output"], rtol=1e-4, atol=1e-4)
+
+
+def test_export_program_dynamic_batch(golden_model):
+    program = export_program(golden_model, input_size=(128, 96))
+    x = torch.randn(5, 3, 128, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), golden_model(x))
+
+
+def test_onnx_runtime_matches_pytorch(golden_model, tmp_path, tiny_io):
+    import onnxruntime as ort
+
+    path = export_onnx(golden_model, tmp_path / "tiny.onnx", input_size=(128, 96))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (tiny_io["input"], np.concatenate([tiny_io["input"]] * 3)):
+        (heatmaps,) = session.run(None, {"images": batch})
+        with torch.no_grad():
+            expected = golden_model(torch.from_numpy(batch)).numpy()
+        np.testing.assert_allclose(heatmaps, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_export(tmp_path):
+    output = tmp_path / "w18s.pt2"
+    args = ["export", "--model", "hrnet_w18_small_pose", "--format", "pt2", "--output", str(output)]
+    assert main([*args, "--input-size", "64", "64", "--optimize"]) == 0
+    program = torch.export.load(str(output))
+    assert program.module()(torch.randn(3, 3, 64, 64)).shape == (3, 17, 16, 16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision is tested on a CUDA device only")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_autocast_on_cuda(dtype):
+    model = hrnet_zoo.create_model("hrnet_w32_pose").cuda().eval()
+    randomise_batch_norms(model)
+    x = torch.randn(4, 3, 256, 192, device="cuda")
+    with torch.no_grad():
+        expected = model(x)
+        with torch.autocast("cuda", dtype=dtype):
+            got = model(x)
+    assert got.dtype == dtype
+    assert (got.float() - expected).norm() / expected.norm() < 2e-2
+
+
+def test_amp_needs_cuda():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        hrnet_zoo.PoseEstimator(hrnet_zoo.create_model("hrnet_w18_small_pose"), device="cpu", amp=torch.float16)
