@@ -78,6 +78,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .factory import create_model
+    from .hub.download import WeightsUnavailableError
+    from .pose import PoseEstimator
+    from .train import evaluate, find_coco_split, format_stats
+
+    annotation, images = find_coco_split(args.coco_root, args.split)
+    try:
+        model = create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
+    except WeightsUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    estimator = PoseEstimator(model, device=args.device, flip_test=args.flip, decoder=args.decoder)
+    report = evaluate(estimator, annotation, images, detections=args.boxes, output=args.results)
+    print(format_stats(report["stats"]))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"model": args.model, "split": args.split, **report["stats"]}, indent=1))
+    return 0
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .hub.publish import convert_checkpoint
 
@@ -136,6 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol")
+    p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
+    p.add_argument("--model", default="hrnet_w32_pose", help="model name or arch.tag")
+    p.add_argument("--checkpoint", help="local weights instead of downloading")
+    p.add_argument("--split", default="val2017")
+    p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default on)")
+    p.add_argument("--decoder", choices=("argmax", "dark"), default="argmax")
+    p.add_argument("--device", help="cpu or cuda (default: the model's)")
+    p.add_argument("--results", help="write the keypoint results JSON here")
+    p.add_argument("--out", help="write the statistics JSON here")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="export a model to ONNX or a torch.export program (.pt2)")
     p.add_argument("--model", required=True, help="model name or arch.tag")

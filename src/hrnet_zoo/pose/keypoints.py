@@ -53,7 +53,9 @@ class KeypointSet:
     ) -> KeypointSet:
         """Build from a COCO annotation file's category (``keypoints`` names, 1-based ``skeleton``).
 
-        Flip pairs are taken from ``flip_pairs`` or inferred from ``left_*``/``right_*`` name pairs.
+        Flip pairs are taken from ``flip_pairs`` or inferred from ``left_*``/``right_*`` name pairs. OKS sigmas
+        are read from a ``sigmas`` entry if the category has one (COCO's own categories have none: use
+        :data:`COCO_KEYPOINTS` for COCO).
         """
         names = tuple(category["keypoints"])
         skeleton = tuple((int(a) - 1, int(b) - 1) for a, b in category.get("skeleton", []))
@@ -64,7 +66,14 @@ class KeypointSet:
                 for i, n in enumerate(names)
                 if n.startswith("left") and "right" + n[4:] in position
             ]
-        return cls(str(category.get("name", "custom")), names, skeleton, tuple(tuple(p) for p in flip_pairs))
+        sigmas = category.get("sigmas")
+        return cls(
+            str(category.get("name", "custom")),
+            names,
+            skeleton,
+            tuple(tuple(p) for p in flip_pairs),
+            None if sigmas is None else tuple(float(s) for s in sigmas),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (lists instead of tuples)."""

@@ -1,0 +1,250 @@
+"""A COCO-format keypoint dataset for top-down training and evaluation, with the original's augmentation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..pose.images import load_image
+from ..pose.keypoints import COCO_KEYPOINTS, KeypointSet
+from ..pose.transforms import PIXEL_STD, apply_affine, box_to_center_scale, crop_affine, get_affine_transform
+from .targets import encode_heatmaps
+
+__all__ = ["Augmentation", "CocoKeypointDataset", "PersonRecord"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The original training augmentation (HRNet's COCO settings by default).
+
+    Attributes:
+        scale_factor: The box scale is multiplied by ``clip(1 + N(0, 1) * f, 1 - f, 1 + f)``.
+        rotation_factor: With probability ``rotation_prob``, rotate by ``clip(N(0, 1) * f, -2f, 2f)`` degrees.
+        rotation_prob: Probability of a rotation.
+        flip_prob: Probability of a horizontal flip (left/right joints swapped).
+        half_body_prob: Probability of cropping to the upper or lower body, when more than
+            ``half_body_min_joints`` joints are visible.
+        half_body_min_joints: Visible joints needed for the half-body crop.
+    """
+
+    scale_factor: float = 0.35
+    rotation_factor: float = 45.0
+    rotation_prob: float = 0.6
+    flip_prob: float = 0.5
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One annotated person: image, box, joints (x, y) and their visibility."""
+
+    image_path: Path
+    image_id: int
+    box: tuple[float, float, float, float]
+    joints: Tensor
+    visible: Tensor
+    score: float = 1.0
+
+
+def _clean_box(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float] | None:
+    """The original's box sanitising: clip to the image; ``None`` for an empty box."""
+    x, y, w, h = box
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(width - 1.0, x1 + max(0.0, w - 1)), min(height - 1.0, y1 + max(0.0, h - 1))
+    if w * h <= 0 or x2 < x1 or y2 < y1:
+        return None
+    return (x1, y1, x2 - x1, y2 - y1)
+
+
+class CocoKeypointDataset(Dataset):
+    """Persons of a COCO-style keypoint annotation file, cropped to the network input.
+
+    Any number of keypoints works: names, skeleton and flip pairs come from the annotation's category (flip pairs
+    inferred from ``left_*``/``right_*`` names) unless ``keypoints`` is given. Each item is
+    ``(image (3, H, W) normalised, target (K, H/4, W/4), target_weight (K,), meta)``; ``meta`` holds the crop's
+    ``center``, ``scale``, ``rotation``, the ``image_id``, box ``area`` and ``score``, and the transformed
+    ``joints``. Works with a standard ``DataLoader`` and workers.
+
+    Persons whose joints are all unlabelled are skipped (as the original does); joints outside the image keep
+    their labels and get weight 0 when they fall outside the heatmap. Missing image files are reported at
+    construction (``on_missing="error"``, the default) or skipped with a warning (``"skip"``).
+
+    Args:
+        annotation_file: COCO keypoint annotation JSON.
+        image_dir: Folder of the images (``file_name`` is relative to it).
+        input_size: Network input ``(height, width)``.
+        train: Apply :class:`Augmentation`; otherwise deterministic crops for evaluation.
+        keypoints: Keypoint metadata; read from the category by default.
+        augmentation: Augmentation settings (training only).
+        sigma: Gaussian sigma of the targets, in heatmap pixels.
+        unbiased_encoding: UDP-style target encoding.
+        upper_body: Joint indices of the upper body for the half-body crop (COCO's 0-10 for COCO keypoints;
+            half-body is off for other sets unless given).
+        mean: Input normalisation mean (RGB in [0, 1]).
+        std: Input normalisation std.
+        on_missing: ``"error"`` or ``"skip"`` for annotations whose image file is missing.
+    """
+
+    def __init__(
+        self,
+        annotation_file: str | os.PathLike,
+        image_dir: str | os.PathLike,
+        input_size: tuple[int, int] = (256, 192),
+        train: bool = True,
+        keypoints: KeypointSet | None = None,
+        augmentation: Augmentation | None = None,
+        sigma: float = 2.0,
+        unbiased_encoding: bool = False,
+        upper_body: Sequence[int] | None = None,
+        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+        std: Sequence[float] = IMAGENET_DEFAULT_STD,
+        on_missing: str = "error",
+    ) -> None:
+        if on_missing not in ("error", "skip"):
+            raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+        self.annotation_file = Path(annotation_file)
+        self.image_dir = Path(image_dir)
+        self.input_size = tuple(input_size)
+        self.heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+        self.train = train
+        self.augmentation = augmentation or Augmentation()
+        self.sigma = sigma
+        self.unbiased_encoding = unbiased_encoding
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+        data = json.loads(self.annotation_file.read_text())
+        self.dataset = data
+        categories = [c for c in data.get("categories", []) if c.get("keypoints")]
+        if keypoints is None:
+            if not categories:
+                raise ValueError(f"{self.annotation_file} has no category with keypoint names; pass keypoints=")
+            keypoints = KeypointSet.from_coco_category(categories[0])
+        self.keypoints = keypoints
+        self.category_ids = {c["id"] for c in categories} or {1}
+        if upper_body is None and keypoints.names == COCO_KEYPOINTS.names:
+            upper_body = range(11)
+        self.upper_body = set(upper_body or ())
+        self.records = self._load_records(data, on_missing)
+        if not self.records:
+            raise ValueError(f"{self.annotation_file} holds no person with labelled keypoints")
+
+    def _load_records(self, data: dict[str, Any], on_missing: str) -> list[PersonRecord]:
+        images = {im["id"]: im for im in data["images"]}
+        num_joints = len(self.keypoints)
+        records, missing = [], set()
+        for ann in data["annotations"]:
+            if ann.get("iscrowd", 0) or ann.get("category_id", 1) not in self.category_ids:
+                continue
+            kpts = torch.tensor(ann.get("keypoints", []), dtype=torch.float32).reshape(-1, 3)
+            if len(kpts) != num_joints:
+                raise ValueError(
+                    f"annotation {ann.get('id')} has {len(kpts)} keypoints but the keypoint set "
+                    f"{self.keypoints.name!r} has {num_joints}"
+                )
+            if not (kpts[:, 2] > 0).any():
+                continue  # no labelled joint: nothing to learn or evaluate
+            image = images[ann["image_id"]]
+            path = self.image_dir / image["file_name"]
+            if not path.is_file():
+                missing.add(str(path))
+                continue
+            box = _clean_box(ann["bbox"], image["width"], image["height"])
+            if box is None:
+                continue
+            records.append(PersonRecord(path, ann["image_id"], box, kpts[:, :2], (kpts[:, 2] > 0).float()))
+        if missing:
+            listed = ", ".join(sorted(missing)[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+            if on_missing == "error":
+                raise FileNotFoundError(
+                    f"{len(missing)} image files of {self.annotation_file} are missing: {listed}; "
+                    "pass on_missing='skip' to leave their persons out"
+                )
+            _logger.warning("skipping the persons of %d missing images: %s", len(missing), listed)
+        return records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Raise a ``ValueError`` when the model predicts another number of joints than the data has."""
+        num = getattr(model, "num_joints", None)
+        if num is not None and num != len(self.keypoints):
+            raise ValueError(
+                f"the model predicts {num} joints but the data set has {len(self.keypoints)} "
+                f"({', '.join(self.keypoints.names[:5])}...); create the model with num_joints={len(self.keypoints)} "
+                "(and keypoints=dataset.keypoints)"
+            )
+
+    def _half_body(self, joints: Tensor, visible: Tensor) -> tuple[Tensor, Tensor] | None:
+        upper = [j for j in range(len(joints)) if visible[j] > 0 and j in self.upper_body]
+        lower = [j for j in range(len(joints)) if visible[j] > 0 and j not in self.upper_body]
+        if torch.randn(()) < 0.5 and len(upper) > 2:
+            chosen = upper
+        else:
+            chosen = lower if len(lower) > 2 else upper
+        if len(chosen) < 2:
+            return None
+        selected = joints[chosen]
+        low, high = selected.amin(0), selected.amax(0)
+        box = torch.cat([low, high - low]).unsqueeze(0)
+        _, scale = box_to_center_scale(box, self.input_size, padding=1.5)
+        return selected.mean(0), scale[0]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
+        record = self.records[index]
+        image = load_image(record.image_path)
+        joints, visible = record.joints.clone(), record.visible.clone()
+        center, scale = box_to_center_scale(torch.tensor([record.box]), self.input_size)
+        center, scale = center[0], scale[0]
+        rotation = 0.0
+        if self.train:
+            aug = self.augmentation
+            if self.upper_body and visible.sum() > aug.half_body_min_joints and torch.rand(()) < aug.half_body_prob:
+                half = self._half_body(joints, visible)
+                if half is not None:
+                    center, scale = half
+            factor = aug.scale_factor
+            scale = scale * float((torch.randn(()) * factor + 1).clamp(1 - factor, 1 + factor))
+            if torch.rand(()) <= aug.rotation_prob:
+                rotation = float(
+                    (torch.randn(()) * aug.rotation_factor).clamp(-2 * aug.rotation_factor, 2 * aug.rotation_factor)
+                )
+            if torch.rand(()) <= aug.flip_prob:
+                width = image.shape[-1]
+                image = image.flip(-1)
+                joints[:, 0] = width - joints[:, 0] - 1
+                joints, visible = joints[self.keypoints.flip_index], visible[self.keypoints.flip_index]
+                center = torch.stack([width - center[0] - 1, center[1]])
+        matrix = get_affine_transform(center[None], scale[None], self.input_size, rotation)
+        crop = crop_affine(image.float() / 255.0, matrix, self.input_size)[0]
+        crop = (crop - self.mean) / self.std
+        joints = apply_affine(joints[None].double(), matrix)[0].float()
+        target, weight = encode_heatmaps(
+            joints[None], visible[None], self.input_size, self.heatmap_size, self.sigma, self.unbiased_encoding
+        )
+        x, y, w, h = record.box
+        meta = {
+            "image_id": record.image_id,
+            "center": center.float(),
+            "scale": scale.float(),
+            "rotation": rotation,
+            "area": float(scale[0] * scale[1] * PIXEL_STD**2),
+            "score": record.score,
+            "joints": joints,
+            "visible": visible,
+            "box": torch.tensor([x, y, w, h]),
+        }
+        return crop, target[0], weight[0], meta
