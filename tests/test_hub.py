@@ -13,6 +13,7 @@ import time
 import types
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import timm
@@ -220,3 +221,42 @@ def test_hf_endpoint_environment_variable(tmp_path, source_model):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) == pytest.approx(float(source_model.backbone.stem.conv1.weight.sum()), rel=1e-6)
+
+
+class RecordingHfApi:
+    """Stands in for huggingface_hub.HfApi: records what would be published."""
+
+    calls: ClassVar[list] = []
+
+    def __init__(self, token=None):
+        self.token = token
+
+    def create_repo(self, repo_id, private=False, exist_ok=False):
+        self.calls.append(("create_repo", repo_id, private))
+
+    def upload_folder(self, repo_id, folder_path, revision=None, commit_message=""):
+        files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+        self.calls.append(("upload_folder", repo_id, files, commit_message))
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+
+def test_push_to_hub_publishes_the_hub_layout(monkeypatch, source_model, tmp_path, capsys):
+    import hrnet_zoo.hub.publish as publish
+
+    RecordingHfApi.calls = []
+    monkeypatch.setattr(publish, "HfApi", RecordingHfApi)
+    url = hrnet_zoo.push_to_hub(source_model, "me/w18-small", private=True)
+    assert url.endswith("/commit/0")
+    (_, repo, private), (_, _, files, message) = RecordingHfApi.calls
+    assert repo == "me/w18-small" and private and message == f"Upload {ARCH}"
+    assert set(files) == {"model.safetensors", "config.json", "README.md"}
+    assert b"hf-hub:me/w18-small" in files["README.md"]
+    assert json.loads(files["config.json"])["architecture"] == ARCH
+    # The CLI uploads a converted folder, and refuses one that is not in the Hub layout.
+    folder = save_pretrained(source_model, tmp_path / "ok")
+    from hrnet_zoo.cli import main
+
+    assert main(["push", str(folder), "me/other"]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["push", str(tmp_path / "empty"), "me/other"]) == 2
+    assert "not in the Hub layout: model.safetensors, config.json missing" in capsys.readouterr().err
