@@ -103,7 +103,7 @@ class HRNetPose(nn.Module):
         self.head = self._make_head(num_joints)
         self.feature_info = [dict(num_chs=self.num_features, reduction=4, module="backbone")]
         init_weights(self)
-        self._register_load_state_dict_pre_hook(_convert_on_load, with_module=True)
+        self.register_load_state_dict_pre_hook(_convert_on_load)
 
     def _make_head(self, num_joints: int) -> nn.Conv2d:
         k = self.head_kernel_size
@@ -182,7 +182,7 @@ class HRNetFeatures(nn.Module):
         ]
         self.feature_info = FeatureInfo(info, self.out_indices)
         init_weights(self)
-        self._register_load_state_dict_pre_hook(_convert_on_load, with_module=True)
+        self.register_load_state_dict_pre_hook(_convert_on_load)
 
     def optional_checkpoint_keys(self) -> set[str]:
         """Keys a pose checkpoint lacks: the fusion paths into the lower branches of the very last module."""
