@@ -13,7 +13,7 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 import hrnet_zoo
@@ -287,10 +287,15 @@ def test_evaluate_protocol_with_perfect_predictions(kites, tmp_path):
 def test_cli_evaluate(kites, tmp_path, capsys):
     keypoints = CocoKeypointDataset(kites["val_annotations"], kites["val_images"], train=False).keypoints
     model = hrnet_zoo.create_model("hrnet_w18_small_pose", keypoints=keypoints)
-    save_file(model.state_dict(), str(tmp_path / "w.safetensors"))
-    args = ["evaluate", "--coco-root", str(kites["root"]), "--split", "val", "--model", "hrnet_w18_small_pose"]
-    # The checkpoint has 4 joints: the CLI must be told which model to build; a 17-joint model refuses it.
-    assert main([*args, "--checkpoint", str(tmp_path / "w.safetensors")]) == 2
+    folder = hrnet_zoo.save_pretrained(model, tmp_path / "kite-model")
+    args = ["evaluate", "--coco-root", str(kites["root"]), "--split", "val", "--device", "cpu", "--no-flip"]
+    assert main([*args, "--model", f"local-dir:{folder}", "--out", str(tmp_path / "stats.json")]) == 0
+    assert "| AP | AP .5 |" in capsys.readouterr().out
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["split"] == "val" and 0.0 <= stats["AP"] <= 1.0
+    # A 4-joint checkpoint does not fit the 17-joint architecture: the CLI says so instead of crashing.
+    args += ["--model", "hrnet_w18_small_pose", "--checkpoint", str(folder / "model.safetensors")]
+    assert main(args) == 2
     assert "predicts 4 joints but the model has 17" in capsys.readouterr().err
 
 

@@ -11,12 +11,14 @@ from timm.models import split_model_name_tag
 from torch import nn
 
 from .hub.checkpoint import load_checkpoint
+from .hub.publish import create_from_folder, create_from_hub
 from .models import pose_hrnet
 from .models.pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
 __all__ = ["create_model", "get_pretrained_cfg", "is_model", "list_models", "list_pretrained"]
 
 _MODULE = pose_hrnet.__name__.rsplit(".", 1)[-1]
+_PREFIXED_SOURCES = {"hf-hub:": create_from_hub, "local-dir:": create_from_folder}
 
 
 def list_models(pattern: str = "", pretrained: bool = False) -> list[str]:
@@ -72,7 +74,9 @@ def create_model(
     """Create an hrnet_zoo model, as ``timm.create_model`` does, with checkpoints of any known layout.
 
     Args:
-        model_name: ``arch`` or ``arch.tag`` (see :func:`list_models`), or ``hf-hub:org/repo``.
+        model_name: ``arch`` or ``arch.tag`` (see :func:`list_models`), ``hf-hub:org/repo`` (a Hub repository in
+            the package's layout) or ``local-dir:PATH`` (a folder written by :func:`hrnet_zoo.save_pretrained`,
+            loaded with ``pretrained=True``).
         pretrained: ``True`` loads the tag's weights (see :func:`hrnet_zoo.hub.load_pretrained`);
             ``"imagenet"`` initialises the backbone from timm's ImageNet HRNet.
         checkpoint_path: A ``.safetensors`` or ``.pth`` file in the package, original or OpenMMLab layout,
@@ -87,12 +91,9 @@ def create_model(
         >>> model = hrnet_zoo.create_model("hrnet_w32_pose.coco_256x192", pretrained=True).eval()
         >>> heatmaps = model(torch.randn(1, 3, 256, 192))  # (1, 17, 64, 48)
     """
-    if model_name.startswith("hf-hub:"):
-        from .hub.publish import create_from_hub
-
-        return create_from_hub(
-            model_name[len("hf-hub:") :], pretrained=pretrained, checkpoint_path=checkpoint_path, **kwargs
-        )
+    for prefix, build in _PREFIXED_SOURCES.items():
+        if model_name.startswith(prefix):
+            return build(model_name[len(prefix) :], pretrained=pretrained, checkpoint_path=checkpoint_path, **kwargs)
     if not is_model(model_name):
         raise _unknown_name_error(model_name)
     model = timm.create_model(model_name, pretrained=pretrained, **kwargs)

@@ -18,7 +18,14 @@ from ..pose.keypoints import KeypointSet
 from .checkpoint import load_checkpoint
 from .download import CONFIG_FILE, WEIGHTS_FILE, load_pretrained
 
-__all__ = ["convert_checkpoint", "create_from_hub", "push_folder", "push_to_hub", "save_pretrained"]
+__all__ = [
+    "convert_checkpoint",
+    "create_from_folder",
+    "create_from_hub",
+    "push_folder",
+    "push_to_hub",
+    "save_pretrained",
+]
 
 _package = "hrnet_zoo"
 _CITATION = """@inproceedings{sun2019deep,
@@ -152,22 +159,13 @@ def push_folder(
     return str(info)
 
 
-def create_from_hub(
-    repo_id: str, pretrained: bool | str = True, *, revision: str | None = None, **kwargs: Any
-) -> nn.Module:
-    """Build the model described by a Hub repository's ``config.json`` and load its ``model.safetensors``.
-
-    Architecture, number of joints and keypoint metadata come from the config; ``kwargs`` go to
-    :func:`hrnet_zoo.create_model` (``checkpoint_path`` is loaded after the Hub weights).
-    """
+def _model_from_config(config: dict[str, Any], where: str, **kwargs: Any) -> nn.Module:
+    """The untrained model a ``config.json`` of the package's layout describes (``kwargs`` to ``create_model``)."""
     from ..factory import create_model
 
-    config_path = hf_hub_download(repo_id, CONFIG_FILE, revision=revision)
-    config = json.loads(Path(config_path).read_text())
     if "architecture" not in config:
-        raise ValueError(f"{repo_id}/{CONFIG_FILE} names no architecture: not a model in the {_package} layout")
+        raise ValueError(f"{where}/{CONFIG_FILE} names no architecture: not a model in the {_package} layout")
     keypoints = KeypointSet.from_dict(config["keypoints"]) if "keypoints" in config else None
-    checkpoint_path = kwargs.pop("checkpoint_path", None)
     model = create_model(config["architecture"], keypoints=keypoints, **kwargs)
     model.pose_cfg = replace(
         model.pose_cfg,
@@ -177,13 +175,46 @@ def create_from_hub(
         metrics=config.get("metrics", {}),
         metrics_source=config.get("metrics_source", ""),
         paper_metrics=config.get("paper_metrics", {}),
-        hf_hub_id=repo_id,
-        hf_hub_revision=revision,
+        hf_hub_id=None,
         url=None,
         sha256_prefix=None,
     )
+    return model
+
+
+def create_from_hub(
+    repo_id: str, pretrained: bool | str = True, *, revision: str | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build the model described by a Hub repository's ``config.json`` and load its ``model.safetensors``.
+
+    Architecture, number of joints and keypoint metadata come from the config; ``kwargs`` go to
+    :func:`hrnet_zoo.create_model` (``checkpoint_path`` is loaded after the Hub weights).
+    """
+    config_path = hf_hub_download(repo_id, CONFIG_FILE, revision=revision)
+    checkpoint_path = kwargs.pop("checkpoint_path", None)
+    model = _model_from_config(json.loads(Path(config_path).read_text()), repo_id, **kwargs)
+    model.pose_cfg = replace(model.pose_cfg, hf_hub_id=repo_id, hf_hub_revision=revision)
     if pretrained:
         load_pretrained(model, model.pose_cfg, source=pretrained)
+    if checkpoint_path is not None:
+        load_checkpoint(model, checkpoint_path)
+    return model
+
+
+def create_from_folder(folder: str | os.PathLike, pretrained: bool | str = True, **kwargs: Any) -> nn.Module:
+    """Build and load a model saved by :func:`save_pretrained` (``config.json`` + ``model.safetensors``).
+
+    The local counterpart of :func:`create_from_hub`, reached as ``create_model("local-dir:PATH")``; fine-tuned
+    models saved by ``examples/finetune.py`` load this way with their keypoints.
+    """
+    folder = Path(folder)
+    config_file = folder / CONFIG_FILE
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file} does not exist: expected a folder written by save_pretrained")
+    checkpoint_path = kwargs.pop("checkpoint_path", None)
+    model = _model_from_config(json.loads(config_file.read_text()), str(folder), **kwargs)
+    if pretrained:
+        load_checkpoint(model, folder / WEIGHTS_FILE)
     if checkpoint_path is not None:
         load_checkpoint(model, checkpoint_path)
     return model
