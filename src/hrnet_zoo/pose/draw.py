@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -15,9 +16,9 @@ __all__ = ["draw_poses", "save_image"]
 
 def draw_poses(
     image: Tensor,
-    keypoints: Tensor,
+    keypoints: Tensor | np.ndarray,
     skeleton: Sequence[tuple[int, int]] = (),
-    boxes: Tensor | None = None,
+    boxes: Tensor | np.ndarray | None = None,
     score_threshold: float = 0.3,
     color: str = "lime",
     radius: int = 3,
