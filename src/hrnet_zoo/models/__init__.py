@@ -3,7 +3,7 @@
 from .backbone import HighResolutionNet
 from .config import MODEL_CONFIGS, HRNetConfig, StageSpec
 from .convert import detect_layout, to_package_layout
-from .pose_hrnet import HRNetFeatures, HRNetPose, checkpoint_filter_fn
+from .pose_hrnet import HRNetFeatures, HRNetPose
 from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "HighResolutionNet",
     "PosePretrainedCfg",
     "StageSpec",
-    "checkpoint_filter_fn",
     "detect_layout",
     "to_package_layout",
 ]

@@ -21,7 +21,7 @@ from .config import MODEL_CONFIGS, HRNetConfig
 from .convert import to_package_layout
 from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
-__all__ = ["HRNetFeatures", "HRNetPose", "checkpoint_filter_fn"]
+__all__ = ["HRNetFeatures", "HRNetPose"]
 
 _logger = logging.getLogger(__name__)
 
@@ -199,11 +199,6 @@ class HRNetFeatures(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         xs = self.backbone(x)
         return [xs[i] for i in self.out_indices]
-
-
-def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: nn.Module | None = None) -> dict[str, Tensor]:
-    """Remap original / OpenMMLab checkpoints to this file's layout (timm's filter convention)."""
-    return to_package_layout(state_dict)
 
 
 def _build_pose(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetPose:
