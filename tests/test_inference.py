@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 import hrnet_zoo
@@ -99,8 +99,10 @@ def test_onnx_runtime_matches_pytorch(golden_model, tmp_path, tiny_io):
 
 
 def test_cli_export(tmp_path):
-    output = tmp_path / "w18s.pt2"
+    output, weights = tmp_path / "w18s.pt2", tmp_path / "w18s.safetensors"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
     args = ["export", "--model", "hrnet_w18_small_pose", "--format", "pt2", "--output", str(output)]
+    args += ["--checkpoint", str(weights)]
     assert main([*args, "--input-size", "64", "64", "--optimize"]) == 0
     program = torch.export.load(str(output))
     assert program.module()(torch.randn(3, 3, 64, 64)).shape == (3, 17, 16, 16)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 __all__ = ["main"]
@@ -42,11 +43,14 @@ def _load_boxes(path: str | None) -> dict[str, list]:
     return data
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-
+def _create_model(args: argparse.Namespace) -> torch.nn.Module:
+    """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given."""
     from .factory import create_model
-    from .hub.download import WeightsUnavailableError
+
+    return create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     from .pose import PoseEstimator, draw_poses, load_image, save_image
 
     boxes = _load_boxes(args.boxes)
@@ -54,14 +58,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: image file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    try:
-        if args.checkpoint:
-            model = create_model(args.model, checkpoint_path=args.checkpoint)
-        else:
-            model = create_model(args.model, pretrained=True)
-    except WeightsUnavailableError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    model = _create_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     estimator = PoseEstimator(
         model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size
@@ -80,18 +77,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .factory import create_model
-    from .hub.download import WeightsUnavailableError
     from .pose import PoseEstimator
     from .train import evaluate, find_coco_split, format_stats
 
     annotation, images = find_coco_split(args.coco_root, args.split)
-    try:
-        model = create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
-    except WeightsUnavailableError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    estimator = PoseEstimator(model, device=args.device, flip_test=args.flip, decoder=args.decoder)
+    estimator = PoseEstimator(_create_model(args), device=args.device, flip_test=args.flip, decoder=args.decoder)
     report = evaluate(estimator, annotation, images, detections=args.boxes, output=args.results)
     print(format_stats(report["stats"]))
     if args.out:
@@ -116,10 +106,9 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export_onnx, export_program
-    from .factory import create_model
     from .inference import optimize_for_inference
 
-    model = create_model(args.model, checkpoint_path=args.checkpoint).eval()
+    model = _create_model(args).eval()
     if args.optimize:
         model = optimize_for_inference(model, channels_last=False)
     size = tuple(args.input_size) if args.input_size else None
@@ -127,8 +116,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.format == "onnx":
         export_onnx(model, output, size)
     else:
-        import torch
-
         torch.export.save(export_program(model, size), str(output))
     print(f"wrote {output} (dynamic batch dimension)")
     return 0
@@ -174,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a model to ONNX or a torch.export program (.pt2)")
     p.add_argument("--model", required=True, help="model name or arch.tag")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
-    p.add_argument("--checkpoint", help="weights to load before exporting")
+    p.add_argument("--checkpoint", help="weights to export (default: the model's pretrained weights)")
     p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
     p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
@@ -204,9 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    from .hub.download import WeightsUnavailableError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
