@@ -188,6 +188,7 @@ def test_whole_chain_on_a_photograph(estimator, tmp_path):
     # Decoded joints lie in the (padded, aspect-corrected) person region they were cropped from.
     center, scale = box_to_center_scale(torch.tensor(boxes), (128, 96))
     lo, hi = (center - scale * 100).numpy(), (center + scale * 100).numpy()
+    np.testing.assert_allclose(first.areas, (scale[:, 0] * scale[:, 1] * 200**2).numpy(), rtol=1e-6)
     xy = first.keypoints[..., :2]
     assert np.all(xy >= lo[:, None] - 1e-3) and np.all(xy <= hi[:, None] + 1e-3)
     coco = first.to_coco(image_id=7)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 import hrnet_zoo
 from hrnet_zoo.cli import main
-from hrnet_zoo.pose import COCO_KEYPOINTS, PoseResult, decode_argmax
+from hrnet_zoo.pose import COCO_KEYPOINTS, PoseResult, box_to_center_scale, decode_argmax, region_area
 from hrnet_zoo.train import (
     CocoKeypointDataset,
     JointsMSELoss,
@@ -267,7 +267,9 @@ class Oracle:
             image_id = int(path.stem)
             kpts = np.stack([self.by_box[(image_id, tuple(b))] for b in image_boxes]).astype(np.float32)
             kpts[..., 2] = 0.9
-            results.append(PoseResult(kpts, np.array(image_boxes), kpts[..., 2].mean(1), (), (), (96, 96)))
+            _, scale = box_to_center_scale(torch.tensor(image_boxes), self.input_size)
+            scores, areas = kpts[..., 2].mean(1), region_area(scale).numpy()
+            results.append(PoseResult(kpts, np.array(image_boxes), scores, areas, (), (), (96, 96)))
         return results
 
 

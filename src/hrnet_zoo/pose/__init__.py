@@ -20,6 +20,7 @@ from .transforms import (
     center_scale_to_box,
     crop_affine,
     get_affine_transform,
+    region_area,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "get_max_preds",
     "heatmap_to_image",
     "load_image",
+    "region_area",
     "save_image",
     "shift_flipped",
 ]

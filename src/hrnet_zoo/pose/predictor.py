@@ -14,7 +14,7 @@ from ..inference import optimize_for_inference
 from .codec import Decoder, decode_heatmaps, flip_back, heatmap_to_image, shift_flipped
 from .images import ImageLike, load_image
 from .keypoints import KeypointSet
-from .transforms import box_to_center_scale, crop_affine, get_affine_transform
+from .transforms import box_to_center_scale, crop_affine, get_affine_transform, region_area
 
 __all__ = ["PoseEstimator", "PoseResult"]
 
@@ -27,6 +27,8 @@ class PoseResult:
         keypoints: ``(P, K, 3)`` float32: x, y in image pixels and the heatmap peak score of each joint.
         boxes: ``(P, 4)`` float32 person boxes in ``xyxy`` pixels (as given, or the whole image).
         scores: ``(P,)`` mean joint score per person.
+        areas: ``(P,)`` area in pixels of each person's crop region (box fitted to the input's aspect ratio,
+            padded 1.25x), the person area the original's OKS-NMS uses.
         keypoint_names: Names of the ``K`` joints.
         skeleton: Joint pairs for drawing.
         image_size: ``(height, width)`` of the image.
@@ -35,6 +37,7 @@ class PoseResult:
     keypoints: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
+    areas: np.ndarray
     keypoint_names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
     image_size: tuple[int, int]
@@ -212,15 +215,17 @@ class PoseEstimator:
         coords, scores = decode_heatmaps(heatmaps, self.decoder)
         points = heatmap_to_image(coords, torch.cat(centers), torch.cat(scales), self._heatmap_size())
         keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
+        areas = region_area(torch.cat(scales)).numpy()
         results, start = [], 0
         for count, xyxy, size in zip(per_image, all_boxes, sizes):
-            kpts = keypoints[start : start + count]
+            kpts, image_areas = keypoints[start : start + count], areas[start : start + count]
             start += count
             results.append(
                 PoseResult(
                     keypoints=kpts,
                     boxes=xyxy.numpy(),
                     scores=kpts[..., 2].mean(axis=1) if count else np.zeros(0, np.float32),
+                    areas=image_areas,
                     keypoint_names=self.keypoints.names,
                     skeleton=self.keypoints.skeleton,
                     image_size=size,

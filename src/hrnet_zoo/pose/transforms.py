@@ -19,6 +19,7 @@ __all__ = [
     "center_scale_to_box",
     "crop_affine",
     "get_affine_transform",
+    "region_area",
 ]
 
 PIXEL_STD = 200.0
@@ -50,6 +51,11 @@ def box_to_center_scale(
     h_fit = torch.where(w > aspect * h, w / aspect, h)
     scale = torch.stack([w_fit, h_fit], dim=1) / PIXEL_STD * padding
     return center, scale
+
+
+def region_area(scale: Tensor) -> Tensor:
+    """Area in pixels of the regions ``(N, 2)`` scales describe (the person area of the original's OKS-NMS)."""
+    return scale[..., 0] * scale[..., 1] * PIXEL_STD**2
 
 
 def center_scale_to_box(center: Tensor, scale: Tensor, padding: float = 1.25) -> Tensor:

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ..pose.images import load_image
 from ..pose.keypoints import COCO_KEYPOINTS, KeypointSet
-from ..pose.transforms import PIXEL_STD, apply_affine, box_to_center_scale, crop_affine, get_affine_transform
+from ..pose.transforms import apply_affine, box_to_center_scale, crop_affine, get_affine_transform, region_area
 from .targets import encode_heatmaps
 
 __all__ = ["Augmentation", "CocoKeypointDataset", "PersonRecord"]
@@ -241,7 +241,7 @@ class CocoKeypointDataset(Dataset):
             "center": center.float(),
             "scale": scale.float(),
             "rotation": rotation,
-            "area": float(scale[0] * scale[1] * PIXEL_STD**2),
+            "area": float(region_area(scale)),
             "score": record.score,
             "joints": joints,
             "visible": visible,

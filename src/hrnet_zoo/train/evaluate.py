@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..pose.predictor import PoseEstimator
-from ..pose.transforms import PIXEL_STD, box_to_center_scale
 from .metrics import COCO_STAT_NAMES, coco_keypoint_ap, oks_nms, rescore
 
 __all__ = ["evaluate", "find_coco_split", "format_stats"]
@@ -90,11 +88,9 @@ def evaluate(
         predictions = estimator.predict(paths, boxes=[[b for b, _ in boxes[i]] for i in chunk])
         for image_id, prediction in zip(chunk, predictions):
             box_scores = np.array([s for _, s in boxes[image_id]])
-            _, scale = box_to_center_scale(torch.tensor([b for b, _ in boxes[image_id]]), estimator.input_size)
-            areas = (scale[:, 0] * scale[:, 1] * PIXEL_STD**2).numpy()
             kpts = prediction.keypoints
             scores = rescore(kpts[..., 2], box_scores, visibility_threshold)
-            for p in oks_nms(kpts, scores, areas, sigmas, oks_threshold):
+            for p in oks_nms(kpts, scores, prediction.areas, sigmas, oks_threshold):
                 results.append(
                     {
                         "image_id": image_id,
