@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from hrnet_zoo.pose import decode_argmax, heatmap_to_image
+from hrnet_zoo.codec import HeatmapCodec, decode_argmax
 
 
 def _rotate(point: list[float], rot_rad: float) -> list[float]:
@@ -95,7 +95,7 @@ def main() -> None:
 
     def ours() -> tuple[torch.Tensor, torch.Tensor]:
         coords, scores = decode_argmax(hm_t)
-        return heatmap_to_image(coords, c_t, s_t, (64, 48)), scores
+        return HeatmapCodec((256, 192)).to_image(coords, c_t, s_t), scores
 
     ref_preds, ref_scores = reference_decode(heatmaps, centers, scales)
     preds, scores = ours()

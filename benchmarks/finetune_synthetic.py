@@ -17,16 +17,10 @@ import torch
 from torch.utils.data import DataLoader
 
 import hrnet_zoo
+from hrnet_zoo.codec import HeatmapCodec
+from hrnet_zoo.evaluation import evaluate, format_stats
 from hrnet_zoo.pose import PoseEstimator
-from hrnet_zoo.train import (
-    Augmentation,
-    CocoKeypointDataset,
-    JointsMSELoss,
-    evaluate,
-    format_stats,
-    make_synthetic_dataset,
-    train_one_epoch,
-)
+from hrnet_zoo.train import Augmentation, CocoKeypointDataset, JointsMSELoss, make_synthetic_dataset, train_one_epoch
 
 
 def main() -> None:
@@ -44,8 +38,9 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="kites_")
     paths = make_synthetic_dataset(root, args.train, args.val, image_size=(160, 160))
     augmentation = Augmentation(rotation_factor=30.0, half_body_prob=0.0)
-    train_set = CocoKeypointDataset(paths["train_annotations"], paths["train_images"], size, augmentation=augmentation)
-    model = hrnet_zoo.create_model(args.model, num_joints=len(train_set.keypoints), keypoints=train_set.keypoints)
+    train_set = CocoKeypointDataset(paths["train_annotations"], paths["train_images"], HeatmapCodec(size),
+                                    augmentation=augmentation)  # fmt: skip
+    model = hrnet_zoo.create_model(args.model, keypoints=train_set.keypoints, input_size=size)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=1, drop_last=True,
                         persistent_workers=True)  # fmt: skip
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -60,7 +55,7 @@ def main() -> None:
         loss = train_one_epoch(model, loader, optimizer, loss_fn, torch.device("cpu"), scheduler=scheduler)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.6f} ({time.time() - start:.0f} s)", flush=True)
     train_seconds = time.time() - start
-    estimator = PoseEstimator(model, device="cpu", input_size=size)
+    estimator = PoseEstimator(model, device="cpu")
     stats = evaluate(estimator, paths["val_annotations"], paths["val_images"])["stats"]
     print(f"\n{args.model}, input {size[0]}x{size[1]}, {args.train} training images, {args.epochs} epochs, "
           f"{train_seconds / 60:.1f} min of training on {torch.get_num_threads()} CPU threads")  # fmt: skip

@@ -102,7 +102,7 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---:|---:|")
     for model_name, size in CASES:
         eager = hrnet_zoo.create_model(model_name).to(device).eval()
-        gmacs = eager.pose_cfg.gmacs
+        gmacs = hrnet_zoo.get_pretrained_cfg(model_name).gmacs
         fused = hrnet_zoo.optimize_for_inference(eager)
         paths: dict[str, Callable[[torch.Tensor], object]] = {"eager": eager, "fused + channels-last": fused}
         if not args.skip_compile:

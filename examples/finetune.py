@@ -24,15 +24,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 import hrnet_zoo
+from hrnet_zoo.codec import HeatmapCodec
+from hrnet_zoo.evaluation import evaluate, find_coco_split
 from hrnet_zoo.pose import PoseEstimator
-from hrnet_zoo.train import (
-    CocoKeypointDataset,
-    JointsMSELoss,
-    evaluate,
-    find_coco_split,
-    freeze_stages,
-    train_one_epoch,
-)
+from hrnet_zoo.train import CocoKeypointDataset, JointsMSELoss, freeze_stages, train_one_epoch
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,15 +71,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     train_ann, train_images = find_coco_split(args.data, "train")
-    train_set = CocoKeypointDataset(train_ann, train_images, tuple(args.input_size), train=True)
+    train_set = CocoKeypointDataset(train_ann, train_images, HeatmapCodec(tuple(args.input_size)), train=True)
     keypoints = train_set.keypoints
     pretrained = {"coco": True, "imagenet": "imagenet", "none": False}[args.pretrained]
-    model = hrnet_zoo.create_model(
+    model = hrnet_zoo.create_model(  # the model carries the keypoints and the codec: saved with it, reloaded as is
         args.model,
         pretrained=pretrained,
         checkpoint_path=args.checkpoint,
         num_joints=len(keypoints),
         keypoints=keypoints,
+        input_size=tuple(args.input_size),
     )
     train_set.check_model(model)
     frozen = freeze_stages(model, args.freeze_stages)
@@ -109,15 +105,14 @@ def main() -> None:
     for epoch in range(args.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        net.train()
-        freeze_stages(model, args.freeze_stages)  # keep frozen BatchNorms in eval mode
+        net.train()  # frozen stages stay frozen
         start = time.time()
         loss = train_one_epoch(net, loader, optimizer, loss_fn, device, amp_dtype, max_steps=args.max_steps)
         scheduler.step()
         record = {"epoch": epoch, "loss": loss, "seconds": round(time.time() - start, 1)}
         if rank == 0 and not args.no_eval:
             val_ann, val_images = find_coco_split(args.data, "val")
-            estimator = PoseEstimator(model, device=device, input_size=tuple(args.input_size))
+            estimator = PoseEstimator(model, device=device)
             record["val"] = evaluate(estimator, val_ann, val_images)["stats"]
         if rank == 0:
             print(json.dumps(record), flush=True)

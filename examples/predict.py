@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = hrnet_zoo.create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
-    estimator = PoseEstimator(model, flip_test=True, decoder="argmax")
+    estimator = PoseEstimator(model, flip_test=True)  # decoding follows the model's codec
     # One person box per image in COCO's xywh format; boxes=None would take the whole image as one person.
     result = estimator.predict(args.image, boxes=[[100, 20, 330, 490]])[0]
     for name, (x, y, score) in zip(result.keypoint_names, result.keypoints[0]):

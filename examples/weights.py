@@ -25,7 +25,7 @@ def main() -> None:
     folder = convert_checkpoint(args.checkpoint, args.out_dir, args.model)
     original = hrnet_zoo.create_model(args.model, checkpoint_path=args.checkpoint).eval()
     converted = hrnet_zoo.create_model(args.model, checkpoint_path=folder / "model.safetensors").eval()
-    x = torch.randn(1, 3, *original.pose_cfg.input_size)
+    x = torch.randn(1, 3, *original.pose_meta.input_size)
     with torch.no_grad():
         same = torch.equal(original(x), converted(x))
     print(f"converted to {folder}; outputs identical to the source: {same}")

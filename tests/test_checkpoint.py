@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 import hrnet_zoo
 from hrnet_zoo import CheckpointMismatchError, load_checkpoint, read_checkpoint
-from hrnet_zoo.models.convert import detect_layout, to_package_layout
+from hrnet_zoo.models.layouts import detect_layout, to_package_layout
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_layouts_give_identical_models(tiny_model, original_sd, tmp_path, tiny_c
         "original.pth": original_sd,
         "original_ddp.pth": {"state_dict": {"module." + k: v for k, v in original_sd.items()}},
         "openmmlab.pth": openmmlab_layout(original_sd),
-        "package.safetensors": to_package_layout(original_sd),
+        "package.safetensors": to_package_layout(original_sd)[0],
     }
     for name, content in files.items():
         path = tmp_path / name

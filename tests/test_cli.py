@@ -85,8 +85,10 @@ def test_convert_round_trip(tmp_path):
     torch.save({"state_dict": to_original_layout(source.state_dict())}, src)
     assert main(["convert", str(src), str(tmp_path / "hub"), "--model", "hrnet_w18_small_pose"]) == 0
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
-    assert config["architecture"] == "hrnet_w18_small_pose" and config["num_joints"] == 17
-    assert "Citation" in (tmp_path / "hub" / "README.md").read_text()
+    assert config["architecture"] == "hrnet_w18_small_pose" and config["num_classes"] == 17
+    assert config["model_args"]["pose_meta"]["keypoints"]["name"] == "coco"
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert "Citation" in card and "original.pth" in card and "no metrics" in card.lower() and "coco_val_ap" not in card
     assert hrnet_zoo.models.detect_layout(torch.load(src)["state_dict"]) == "original"
     reloaded = hrnet_zoo.create_model("hrnet_w18_small_pose", checkpoint_path=tmp_path / "hub" / "model.safetensors")
     x = torch.randn(1, 3, 64, 64)

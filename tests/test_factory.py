@@ -31,7 +31,7 @@ def test_default_tag_and_pretrained_cfg():
     assert cfg.metrics["coco_val_ap"] == 0.746 and cfg.paper_metrics["coco_val_ap"] == 0.744
     assert cfg.url.endswith("hrnet_w32_coco_256x192-c78dce93_20200708.pth") and cfg.sha256_prefix == "c78dce93"
     model = hrnet_zoo.create_model("hrnet_w32_pose")
-    assert model.pose_cfg is cfg and model.pretrained_cfg["tag"] == "coco_256x192"
+    assert model.pose_meta == cfg.pose_meta and model.pretrained_cfg["tag"] == "coco_256x192"
 
 
 @pytest.mark.parametrize("name", list(PRETRAINED_CFGS))

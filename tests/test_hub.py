@@ -22,9 +22,9 @@ from huggingface_hub import constants
 from safetensors.torch import save, save_file
 
 import hrnet_zoo
-from hrnet_zoo.hub.checkpoint import CheckpointMismatchError
-from hrnet_zoo.hub.download import WeightsUnavailableError, cache_dir, load_pretrained
+from hrnet_zoo.hub.download import WeightsUnavailableError, cache_dir
 from hrnet_zoo.hub.publish import save_pretrained
+from hrnet_zoo.models import CheckpointMismatchError, load_pretrained
 from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
 
 from .stand_in_server import StandInServer
@@ -128,7 +128,7 @@ def test_corrupted_hub_file_is_not_kept(server, monkeypatch, source_model):
     model = hrnet_zoo.create_model(ARCH)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match="truncated or corrupted"):
-        load_pretrained(model, model.pose_cfg)
+        load_pretrained(model)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     cached = list(Path(constants.HF_HUB_CACHE).rglob("model.safetensors"))
     assert cached == [] or not any(p.exists() for p in cached)
@@ -182,6 +182,7 @@ def test_pretrained_cfg_overlay_file(tmp_path, source_model):
 
 
 def test_hf_hub_model_in_the_package_layout(server, source_model, tmp_path):
+    """A published model reloads identically, flip pairs and codec included, through hrnet_zoo and timm."""
     hand = hrnet_zoo.KeypointSet("hand", ("wrist", "left_tip", "right_tip"), ((0, 1), (0, 2)), ((1, 2),))
     source_model.reset_head(3, keypoints=hand)
     folder = save_pretrained(source_model, tmp_path / "repo")
@@ -189,9 +190,24 @@ def test_hf_hub_model_in_the_package_layout(server, source_model, tmp_path):
         server.files[f"/someone/hand-pose/{f.name}"] = f.read_bytes()
     model = hrnet_zoo.create_model("hf-hub:someone/hand-pose", pretrained=True)
     assert model.keypoints == hand and model.num_joints == 3 and same_weights(model, source_model)
-    assert json.loads((folder / "config.json").read_text())["keypoints"]["name"] == "hand"
+    assert json.loads((folder / "config.json").read_text())["model_args"]["pose_meta"]["keypoints"]["name"] == "hand"
     timm_model = timm.create_model("hf-hub:someone/hand-pose", pretrained=True)
-    assert same_weights(timm_model, source_model) and timm_model.keypoints.names == hand.names
+    assert same_weights(timm_model, source_model) and timm_model.pose_meta == model.pose_meta
+    assert timm_model.keypoints.flip_index == [0, 2, 1] and timm_model.pretrained_cfg == model.pretrained_cfg
+    untrained = hrnet_zoo.create_model("hf-hub:someone/hand-pose")
+    assert untrained.pose_meta.origin is None and not same_weights(untrained, source_model)
+
+
+def test_cache_dir_is_honoured(server, monkeypatch, source_model, tmp_path):
+    register(monkeypatch, server, openmmlab_bytes(source_model))
+    server.files[f"/{REPO_ID}/model.safetensors"] = save(source_model.state_dict())
+    model = hrnet_zoo.create_model(ARCH, pretrained=True, cache_dir=tmp_path / "mine")
+    assert same_weights(model, source_model)
+    assert list((tmp_path / "mine").rglob("model.safetensors"))
+    assert not list(Path(constants.HF_HUB_CACHE).rglob("model.safetensors"))
+    del server.files[f"/{REPO_ID}/model.safetensors"]  # the upstream fallback caches there too
+    hrnet_zoo.create_model(ARCH, pretrained=True, cache_dir=tmp_path / "other")
+    assert list((tmp_path / "other" / "hrnet_zoo" / "upstream").glob("*.safetensors"))
 
 
 def test_imagenet_backbone(server, monkeypatch, caplog):

@@ -11,7 +11,7 @@ from torch import nn
 import hrnet_zoo
 from hrnet_zoo import export_onnx, export_program, optimize_for_inference
 from hrnet_zoo.cli import main
-from hrnet_zoo.inference import fold_batch_norms
+from hrnet_zoo.optimize import fold_batch_norms
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import hrnet_zoo
 from hrnet_zoo import HRNetConfig
-from hrnet_zoo.models.convert import detect_layout, to_package_layout
+from hrnet_zoo.models.layouts import detect_layout, to_package_layout
 
 from .conftest import DATA
 
@@ -57,7 +57,7 @@ def test_original_checkpoint_keys_load_strictly(keys_file, name, num_joints):
     model = hrnet_zoo.create_model(name)
     assert model.num_joints == num_joints
     original = {k: torch.full(shape, float(i % 97)) for i, (k, shape) in enumerate(keys)}
-    converted = to_package_layout(original)
+    converted, _ = to_package_layout(original)
     # Same keys in the same order as the original state_dict: the module structure matches one to one.
     assert list(converted) == list(model.state_dict())
     left = hrnet_zoo.load_checkpoint(model, original)

@@ -12,6 +12,7 @@ import hrnet_zoo
 from hrnet_zoo.pose import (
     COCO_KEYPOINTS,
     MPII_KEYPOINTS,
+    HeatmapCodec,
     KeypointSet,
     PoseEstimator,
     box_to_center_scale,
@@ -23,7 +24,6 @@ from hrnet_zoo.pose import (
     flip_back,
     get_affine_transform,
     get_max_preds,
-    heatmap_to_image,
     load_image,
     save_image,
     shift_flipped,
@@ -106,7 +106,8 @@ def test_decoding_equals_the_original(golden):
     coords, scores = get_max_preds(heatmaps)
     np.testing.assert_array_equal(coords.numpy(), golden["argmax_preds"])
     coords, scores = decode_argmax(heatmaps)
-    preds = heatmap_to_image(coords, torch.from_numpy(golden["center"]), torch.from_numpy(golden["scale"]), (64, 48))
+    codec = HeatmapCodec((256, 192))
+    preds = codec.to_image(coords, torch.from_numpy(golden["center"]), torch.from_numpy(golden["scale"]))
     np.testing.assert_allclose(preds.numpy(), golden["preds"], atol=1e-3, rtol=0)
     np.testing.assert_allclose(scores.numpy(), golden["maxvals"][..., 0], atol=1e-6)
 
@@ -212,7 +213,7 @@ def test_predictor_matches_the_step_by_step_chain(estimator):
         flipped = shift_flipped(flip_back(model(x.flip(-1)), COCO_KEYPOINTS.flip_index))
         heatmaps = (model(x) + flipped) / 2
     coords, scores = decode_argmax(heatmaps)
-    expected = heatmap_to_image(coords, center, scale, (32, 24))
+    expected = HeatmapCodec((128, 96)).to_image(coords, center, scale)
     np.testing.assert_allclose(result.keypoints[0, :, :2], expected[0].numpy(), atol=1e-3)
     np.testing.assert_allclose(result.keypoints[0, :, 2], scores[0].numpy(), atol=1e-6)
 

@@ -18,72 +18,21 @@ from torch.utils.data import DataLoader
 
 import hrnet_zoo
 from hrnet_zoo.cli import main
-from hrnet_zoo.pose import COCO_KEYPOINTS, PoseResult, box_to_center_scale, decode_argmax, region_area
+from hrnet_zoo.codec import HeatmapCodec, box_to_center_scale, decode_argmax, region_area
+from hrnet_zoo.evaluation import coco_keypoint_ap, evaluate, oks_nms, pckh, rescore
+from hrnet_zoo.keypoints import COCO_KEYPOINTS
+from hrnet_zoo.pose import PoseResult
 from hrnet_zoo.train import (
+    Augmentation,
     CocoKeypointDataset,
     JointsMSELoss,
     JointsOHKMMSELoss,
-    coco_keypoint_ap,
-    encode_heatmaps,
-    evaluate,
     freeze_stages,
     make_synthetic_dataset,
-    oks_nms,
-    pckh,
-    rescore,
     train_one_epoch,
 )
 
 from .conftest import REPO
-
-
-def original_generate_target(joints, visible, image_size, heatmap_size, sigma):
-    """The original generate_target (Gaussian), joint by joint; sizes as (width, height)."""
-    k = len(joints)
-    weight = visible.astype(np.float32).copy()
-    target = np.zeros((k, heatmap_size[1], heatmap_size[0]), np.float32)
-    radius = sigma * 3
-    for j in range(k):
-        stride = image_size / heatmap_size
-        mu_x, mu_y = int(joints[j][0] / stride[0] + 0.5), int(joints[j][1] / stride[1] + 0.5)
-        ul, br = [int(mu_x - radius), int(mu_y - radius)], [int(mu_x + radius + 1), int(mu_y + radius + 1)]
-        if ul[0] >= heatmap_size[0] or ul[1] >= heatmap_size[1] or br[0] < 0 or br[1] < 0:
-            weight[j] = 0
-            continue
-        size = 2 * radius + 1
-        x = np.arange(0, size, 1, np.float32)
-        y = x[:, None]
-        g = np.exp(-((x - size // 2) ** 2 + (y - size // 2) ** 2) / (2 * sigma**2))
-        gx = max(0, -ul[0]), min(br[0], heatmap_size[0]) - ul[0]
-        gy = max(0, -ul[1]), min(br[1], heatmap_size[1]) - ul[1]
-        ix, iy = (max(0, ul[0]), min(br[0], heatmap_size[0])), (max(0, ul[1]), min(br[1], heatmap_size[1]))
-        if weight[j] > 0.5:
-            target[j][iy[0] : iy[1], ix[0] : ix[1]] = g[gy[0] : gy[1], gx[0] : gx[1]]
-    return target, weight
-
-
-def test_targets_equal_the_original():
-    rng = np.random.default_rng(0)
-    joints = rng.uniform(-40, 230, (4, 17, 2)).astype(np.float32)
-    visible = (rng.random((4, 17)) > 0.2).astype(np.float32)
-    targets, weights = encode_heatmaps(torch.tensor(joints), torch.tensor(visible), (256, 192), sigma=2)
-    assert targets.shape == (4, 17, 64, 48)
-    for i in range(4):
-        expected, expected_weight = original_generate_target(joints[i], visible[i], np.array([192, 256]),
-                                                             np.array([48, 64]), 2)  # fmt: skip
-        np.testing.assert_allclose(targets[i].numpy(), expected, atol=1e-6)
-        np.testing.assert_array_equal(weights[i].numpy(), expected_weight)
-    assert 0 < weights.sum() < weights.numel()  # both kinds of joints occur
-
-
-def test_unbiased_targets_peak_at_the_exact_location():
-    joint = torch.tensor([[[101.3, 57.8]]])
-    target, _ = encode_heatmaps(joint, torch.ones(1, 1), (256, 192), sigma=2, unbiased=True)
-    stride = torch.tensor([(192 - 1) / (48 - 1), (256 - 1) / (64 - 1)])
-    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(48.0), indexing="ij")
-    w = target[0, 0]
-    centroid = torch.stack([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
-    torch.testing.assert_close(centroid, joint[0, 0] / stride, atol=0.02, rtol=0)
 
 
 def test_losses_equal_the_original_loops():
@@ -109,14 +58,14 @@ def kites(tmp_path_factory):
 
 
 def test_dataset_items(kites):
-    data = CocoKeypointDataset(kites["val_annotations"], kites["val_images"], (64, 64), train=False)
+    data = CocoKeypointDataset(kites["val_annotations"], kites["val_images"], HeatmapCodec((64, 64)), train=False)
     assert data.keypoints.names == ("top", "green_wing", "blue_wing", "tail") and data.keypoints.sigmas
     image, target, weight, meta = data[0]
     assert image.shape == (3, 64, 64) and target.shape == (4, 16, 16) and weight.tolist() == [1, 1, 1, 1]
     # Deterministic crops: the targets peak where the annotated joints land in the crop (heatmap = 1/4).
     coords, _ = decode_argmax(target[None])
     torch.testing.assert_close(coords[0], meta["joints"] / 4, atol=0.76, rtol=0)
-    loader = DataLoader(CocoKeypointDataset(kites["train_annotations"], kites["train_images"], (64, 64)),
+    loader = DataLoader(CocoKeypointDataset(kites["train_annotations"], kites["train_images"], HeatmapCodec((64, 64))),
                         batch_size=4, num_workers=2)  # fmt: skip
     images, targets, _, metas = next(iter(loader))
     assert images.shape == (4, 3, 64, 64) and targets.shape == (4, 4, 16, 16) and metas["center"].shape == (4, 2)
@@ -146,13 +95,15 @@ def test_dataset_bad_input(tmp_path):
     nothing = [0.0, 0.0, 0.0] * 17
     outside = [150.0, -30.0, 2.0] + [20.0, 30.0, 2.0] * 16
     ann, images = coco_like(tmp_path, [visible, nothing, outside])
-    data = CocoKeypointDataset(ann, images, (64, 48), train=False)
+    data = CocoKeypointDataset(ann, images, HeatmapCodec((64, 48)), train=False)
     assert len(data) == 2, "the person with no labelled joint is skipped"
     _, _, weight, _ = data[1]
     assert weight[0] == 0 and weight[1:].all(), "a joint outside the image gets no target"
-    model = hrnet_zoo.create_model("hrnet_w18_small_pose", num_joints=5)
+    model = hrnet_zoo.create_model("hrnet_w18_small_pose", num_joints=5, input_size=(64, 48))
     with pytest.raises(ValueError, match="predicts 5 joints but the data set has 17"):
         data.check_model(model)
+    with pytest.raises(ValueError, match=r"codec .* differs from the data set's"):
+        data.check_model(hrnet_zoo.create_model("hrnet_w18_small_pose", num_joints=17))
     ann, images = coco_like(tmp_path, [[1.0, 2.0, 2.0] * 5])
     with pytest.raises(ValueError, match="has 5 keypoints but the keypoint set 'person' has 17"):
         CocoKeypointDataset(ann, images)
@@ -167,11 +118,10 @@ def test_dataset_bad_input(tmp_path):
 def test_flip_augmentation_swaps_pairs(tmp_path):
     kpts = [float(v) for j in range(17) for v in (20.0 + j, 30.0 + 2 * j, 2.0)]
     ann, images = coco_like(tmp_path, [kpts])
-    from hrnet_zoo.train import Augmentation
-
     always_flip = Augmentation(scale_factor=0.0, rotation_prob=0.0, flip_prob=1.0, half_body_prob=0.0)
-    plain = CocoKeypointDataset(ann, images, (64, 48), train=False)[0][3]["joints"]
-    flipped = CocoKeypointDataset(ann, images, (64, 48), augmentation=always_flip)[0][3]["joints"]
+    codec = HeatmapCodec((64, 48))
+    plain = CocoKeypointDataset(ann, images, codec, train=False)[0][3]["joints"]
+    flipped = CocoKeypointDataset(ann, images, codec, augmentation=always_flip)[0][3]["joints"]
     # Left and right joints exchanged and mirrored: x -> W - 1 - x in the image and the centre with it, as the
     # original does, which mirrors crop coordinates about the crop's centre W / 2 (x -> 48 - x).
     expected = plain[COCO_KEYPOINTS.flip_index].clone()
@@ -301,17 +251,31 @@ def test_cli_evaluate(kites, tmp_path, capsys):
     assert "predicts 4 joints but the model has 17" in capsys.readouterr().err
 
 
-def test_freeze_stages():
+def test_freeze_stages_survives_train_mode(tmp_path):
     model = hrnet_zoo.create_model("hrnet_w18_small_pose")
     frozen = freeze_stages(model, 2)
     assert frozen == ["stem", "stage1", "transition1", "stage2"]
+    model.train()  # frozen stages stay frozen (BatchNorm statistics included) without calling freeze_stages again
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    batch = (torch.randn(2, 3, 64, 64), torch.rand(2, 17, 16, 16), torch.ones(2, 17), {})
-    train_one_epoch(model, [batch], optimizer, JointsMSELoss(), torch.device("cpu"))
+    batch = (torch.randn(2, 3, 64, 64) * 3 + 1, torch.rand(2, 17, 16, 16), torch.ones(2, 17), {})
+    for _ in range(2):
+        model.train()
+        train_one_epoch(model, [batch], optimizer, JointsMSELoss(), torch.device("cpu"))
     after = model.state_dict()
-    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("backbone.stage2."))
+    frozen_keys = [k for k in before if k.startswith(("backbone.stem.", "backbone.stage1.", "backbone.stage2."))]
+    assert frozen_keys and all(torch.equal(after[k], before[k]) for k in frozen_keys)
+    assert any(k.endswith("running_mean") for k in frozen_keys)
+    assert not torch.equal(after["backbone.stage3.0.branches.0.0.bn1.running_mean"],
+                           before["backbone.stage3.0.branches.0.0.bn1.running_mean"])  # fmt: skip
     assert not torch.equal(after["head.weight"], before["head.weight"])
+    # A frozen model saves and reloads (frozen BatchNorms have no step counter) and folds for inference.
+    folder = hrnet_zoo.save_pretrained(model, tmp_path / "frozen")
+    reloaded = hrnet_zoo.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), model.eval()(x))
+        torch.testing.assert_close(hrnet_zoo.optimize_for_inference(model)(x), model(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="between 0 and 4"):
         freeze_stages(model, 5)
 

@@ -7,16 +7,29 @@ Example:
 
 from timm.models import register_model
 
+from .codec import HeatmapCodec
 from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, is_model, list_models, list_pretrained
-from .hub import CheckpointMismatchError, load_checkpoint, read_checkpoint
 from .hub.publish import push_to_hub, save_pretrained
-from .inference import optimize_for_inference
+from .keypoints import KeypointSet
 from .layers import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
-from .models import HighResolutionNet, HRNetConfig, HRNetFeatures, HRNetPose, PosePretrainedCfg, StageSpec
-from .pose import KeypointSet, PoseEstimator, PoseResult
+from .models import (
+    CheckpointMismatchError,
+    HighResolutionNet,
+    HRNetConfig,
+    HRNetFeatures,
+    HRNetPose,
+    PoseMeta,
+    PosePretrainedCfg,
+    StageSpec,
+    WeightsOrigin,
+    load_checkpoint,
+    read_checkpoint,
+)
+from .optimize import optimize_for_inference
+from .pose import PoseEstimator, PoseResult
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BasicBlock",
@@ -26,15 +39,18 @@ __all__ = [
     "HRNetConfig",
     "HRNetFeatures",
     "HRNetPose",
+    "HeatmapCodec",
     "HighResolutionNet",
     "KeypointSet",
     "MultiScaleFusion",
     "PoseEstimator",
+    "PoseMeta",
     "PosePretrainedCfg",
     "PoseResult",
     "StageSpec",
     "Stem",
     "Transition",
+    "WeightsOrigin",
     "create_model",
     "export_onnx",
     "export_program",

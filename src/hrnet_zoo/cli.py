@@ -12,12 +12,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .evaluation import evaluate, find_coco_split, format_stats
+from .export import export_onnx, export_program
+from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
+from .hub.download import WeightsUnavailableError
+from .hub.publish import convert_checkpoint, push_folder
+from .optimize import optimize_for_inference
+from .pose import PoseEstimator, draw_poses, load_image, save_image
+
 __all__ = ["main"]
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .factory import get_pretrained_cfg, list_models, list_pretrained
-
     names = list_pretrained(args.pattern) if args.pretrained else list_models(args.pattern)
     names += [] if args.pretrained else [n for n in list_pretrained(args.pattern) if n not in names]
     header = f"{'name':34} {'input':>8} {'joints':>6} {'params':>7} {'GMACs':>6}  {'served weights':38} {'paper'}"
@@ -45,14 +51,10 @@ def _load_boxes(path: str | None) -> dict[str, list]:
 
 def _create_model(args: argparse.Namespace) -> torch.nn.Module:
     """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given."""
-    from .factory import create_model
-
     return create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .pose import PoseEstimator, draw_poses, load_image, save_image
-
     boxes = _load_boxes(args.boxes)
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
@@ -77,9 +79,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .pose import PoseEstimator
-    from .train import evaluate, find_coco_split, format_stats
-
     annotation, images = find_coco_split(args.coco_root, args.split)
     estimator = PoseEstimator(_create_model(args), device=args.device, flip_test=args.flip, decoder=args.decoder)
     report = evaluate(estimator, annotation, images, detections=args.boxes, output=args.results)
@@ -90,24 +89,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .hub.publish import convert_checkpoint
-
     out = convert_checkpoint(args.src, args.out_dir, args.model)
     print(f"wrote {out}/model.safetensors, config.json and README.md")
     return 0
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from .hub.publish import push_folder
-
     print(push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision))
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx, export_program
-    from .inference import optimize_for_inference
-
     model = _create_model(args).eval()
     if args.optimize:
         model = optimize_for_inference(model, channels_last=False)
@@ -140,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out-dir", default="hrnet_zoo_out", help="output folder (default hrnet_zoo_out)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="disable the flip test")
-    p.add_argument("--decoder", choices=("argmax", "dark"), default="argmax", help="heatmap decoder")
+    p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
     p.set_defaults(func=_cmd_predict)
@@ -152,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="val2017")
     p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default on)")
-    p.add_argument("--decoder", choices=("argmax", "dark"), default="argmax")
+    p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--device", help="cpu or cuda (default: the model's)")
     p.add_argument("--results", help="write the keypoint results JSON here")
     p.add_argument("--out", help="write the statistics JSON here")
@@ -191,8 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-    from .hub.download import WeightsUnavailableError
-
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:

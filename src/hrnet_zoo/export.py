@@ -15,17 +15,16 @@ MAX_BATCH = 1024
 
 def _example(model: nn.Module, input_size: tuple[int, int] | None, batch: int = 2) -> torch.Tensor:
     if input_size is None:
-        pose_cfg = getattr(model, "pose_cfg", None)
-        input_size = pose_cfg.input_size if pose_cfg is not None else (256, 192)
+        input_size = model.pose_meta.input_size
     param = next(model.parameters())
-    in_chans = getattr(getattr(model, "backbone", model), "in_chans", 3)
+    in_chans = model.in_chans
     return torch.randn(batch, in_chans, *input_size, device=param.device, dtype=param.dtype)
 
 
 def export_program(model: nn.Module, input_size: tuple[int, int] | None = None) -> torch.export.ExportedProgram:
     """``torch.export`` an eval-mode model with a dynamic batch dimension (1 to 1024) at a fixed input size.
 
-    ``input_size`` is ``(height, width)``; the model's pretrained input size by default.
+    ``input_size`` is ``(height, width)``; the model's (``pose_meta.input_size``) by default.
     """
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     return torch.export.export(model.eval(), (_example(model, input_size),), dynamic_shapes=({0: batch},))

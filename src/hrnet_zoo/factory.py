@@ -1,24 +1,25 @@
-"""The public model factory: timm's registry restricted to hrnet_zoo's models, with clear errors."""
+"""The public model factory: timm's registry and ``create_model`` restricted to hrnet_zoo's models, with clear
+errors and checkpoints of any known layout."""
 
 from __future__ import annotations
 
 import difflib
 import os
+from pathlib import Path
 from typing import Any
 
 import timm
 from timm.models import split_model_name_tag
 from torch import nn
 
-from .hub.checkpoint import load_checkpoint
-from .hub.publish import create_from_folder, create_from_hub
 from .models import pose_hrnet
 from .models.pretrained import PRETRAINED_CFGS, PosePretrainedCfg
+from .models.weights import load_weights_file
 
 __all__ = ["create_model", "get_pretrained_cfg", "is_model", "list_models", "list_pretrained"]
 
 _MODULE = pose_hrnet.__name__.rsplit(".", 1)[-1]
-_PREFIXED_SOURCES = {"hf-hub:": create_from_hub, "local-dir:": create_from_folder}
+_SOURCES = ("hf-hub:", "local-dir:")
 
 
 def list_models(pattern: str = "", pretrained: bool = False) -> list[str]:
@@ -40,6 +41,8 @@ def list_pretrained(pattern: str = "") -> list[str]:
 
 def is_model(name: str) -> bool:
     """Whether ``name`` (``arch`` or ``arch.tag``) is one of hrnet_zoo's models."""
+    if not isinstance(name, str):
+        return False
     arch, tag = split_model_name_tag(name)
     return arch in list_models() and (not tag or f"{arch}.{tag}" in PRETRAINED_CFGS)
 
@@ -55,11 +58,24 @@ def _unknown_name_error(name: str) -> ValueError:
     return ValueError(f"unknown model {name!r}{hint} See hrnet_zoo.list_models() for all names")
 
 
+def _check_name(model_name: object) -> None:
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError(
+            f"model_name must be a model name such as 'hrnet_w32_pose', got {model_name!r}; see hrnet_zoo.list_models()"
+        )
+    if model_name.startswith("local-dir:"):
+        config = Path(model_name[len("local-dir:") :]) / "config.json"
+        if not config.is_file():
+            raise FileNotFoundError(f"{config} does not exist: 'local-dir:' expects a folder written by "
+                                    "hrnet_zoo.save_pretrained (config.json + model.safetensors)")  # fmt: skip
+    elif not model_name.startswith(_SOURCES) and not is_model(model_name):
+        raise _unknown_name_error(model_name)
+
+
 def get_pretrained_cfg(name: str) -> PosePretrainedCfg:
     """The pretrained configuration of ``arch.tag``, or of the architecture's default tag for a bare ``arch``."""
+    _check_name(name)
     if name not in PRETRAINED_CFGS:
-        if not is_model(name):
-            raise _unknown_name_error(name)
         name = f"{name}.{timm.models.get_pretrained_cfg(name).tag}".rstrip(".")
     return PRETRAINED_CFGS[name]
 
@@ -74,15 +90,15 @@ def create_model(
     """Create an hrnet_zoo model, as ``timm.create_model`` does, with checkpoints of any known layout.
 
     Args:
-        model_name: ``arch`` or ``arch.tag`` (see :func:`list_models`), ``hf-hub:org/repo`` (a Hub repository in
-            the package's layout) or ``local-dir:PATH`` (a folder written by :func:`hrnet_zoo.save_pretrained`,
-            loaded with ``pretrained=True``).
-        pretrained: ``True`` loads the tag's weights (see :func:`hrnet_zoo.hub.load_pretrained`);
-            ``"imagenet"`` initialises the backbone from timm's ImageNet HRNet.
-        checkpoint_path: A ``.safetensors`` or ``.pth`` file in the package, original or OpenMMLab layout,
-            loaded strictly after creation.
-        **kwargs: ``num_joints``, ``keypoints``, ``in_chans``, ``features_only``, ``out_indices``,
-            ``pretrained_cfg_overlay`` (e.g. ``dict(file=PATH)``), ``cache_dir``, ...
+        model_name: ``arch`` or ``arch.tag`` (see :func:`list_models`), ``hf-hub:org/repo`` or ``local-dir:PATH``
+            (a folder written by :func:`hrnet_zoo.save_pretrained`).
+        pretrained: ``True`` loads the weights (see :func:`hrnet_zoo.models.load_pretrained`); ``"imagenet"``
+            initialises the backbone from timm's ImageNet HRNet.
+        checkpoint_path: A safetensors or PyTorch file in the package, original, OpenMMLab or timm ImageNet
+            layout, loaded (checked first) after creation.
+        **kwargs: timm's (``num_classes``, ``in_chans``, ``features_only``, ``out_indices``, ``feature_cls``,
+            ``pretrained_cfg_overlay=dict(file=PATH)``, ``cache_dir``, ``device``, ``dtype``) and hrnet_zoo's
+            (``num_joints``, ``keypoints``, ``input_size``, ``pose_meta``).
 
     Raises:
         ValueError: Unknown name (with close matches), or a checkpoint that does not fit (nothing loaded).
@@ -91,12 +107,9 @@ def create_model(
         >>> model = hrnet_zoo.create_model("hrnet_w32_pose.coco_256x192", pretrained=True).eval()
         >>> heatmaps = model(torch.randn(1, 3, 256, 192))  # (1, 17, 64, 48)
     """
-    for prefix, build in _PREFIXED_SOURCES.items():
-        if model_name.startswith(prefix):
-            return build(model_name[len(prefix) :], pretrained=pretrained, checkpoint_path=checkpoint_path, **kwargs)
-    if not is_model(model_name):
-        raise _unknown_name_error(model_name)
+    _check_name(model_name)
     model = timm.create_model(model_name, pretrained=pretrained, **kwargs)
     if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path, reset_head="num_joints" in kwargs or "keypoints" in kwargs)
+        # A new head is kept only when asked for by joints (num_classes follows timm: the file must fit).
+        load_weights_file(model, checkpoint_path, reset_head="num_joints" in kwargs or "keypoints" in kwargs)
     return model

@@ -1,12 +1,6 @@
-"""Pretrained weights: checkpoint files, downloads (Hugging Face Hub, upstream URLs) and publishing."""
+"""Weight files: downloads from the Hugging Face Hub and upstream URLs (:mod:`.download`), and publishing models
+in the Hub layout (:mod:`.publish`, which builds on :mod:`hrnet_zoo.models`)."""
 
-from .checkpoint import CheckpointMismatchError, load_checkpoint, load_state_dict_checked, read_checkpoint
-from .download import load_pretrained
+from .download import WeightsUnavailableError, cache_dir, download_hub_file, download_verified
 
-__all__ = [
-    "CheckpointMismatchError",
-    "load_checkpoint",
-    "load_pretrained",
-    "load_state_dict_checked",
-    "read_checkpoint",
-]
+__all__ = ["WeightsUnavailableError", "cache_dir", "download_hub_file", "download_verified"]

@@ -1,4 +1,10 @@
-"""The package's Hub layout: ``config.json`` + ``model.safetensors`` + a model card; converting and publishing."""
+"""Publishing models in the Hub layout: timm's ``save_for_hf`` (``model.safetensors`` + ``config.json`` with the
+model's arguments) and a model card from ``huggingface_hub.ModelCard`` that states what the weights are.
+
+The folder loads back with ``hrnet_zoo.create_model("local-dir:PATH")`` or ``timm.create_model`` (after
+``import hrnet_zoo``), and from the Hub with ``"hf-hub:org/name"``: ``config.json``'s ``model_args.pose_meta``
+restores keypoints, codec, normalisation and the weights' origin.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +15,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi, hf_hub_download
-from safetensors.torch import save_file
+from huggingface_hub import HfApi, ModelCard, ModelCardData
+from timm.models import save_for_hf
 from torch import nn
 
-from ..models.pretrained import PosePretrainedCfg
-from ..pose.keypoints import KeypointSet
-from .checkpoint import load_checkpoint
-from .download import CONFIG_FILE, WEIGHTS_FILE, load_pretrained
+from ..factory import create_model
+from ..models.meta import PoseMeta, WeightsOrigin, weights_fingerprint
+from .download import WEIGHTS_FILE
 
-__all__ = [
-    "convert_checkpoint",
-    "create_from_folder",
-    "create_from_hub",
-    "push_folder",
-    "push_to_hub",
-    "save_pretrained",
-]
+__all__ = ["CONFIG_FILE", "convert_checkpoint", "model_card", "push_folder", "push_to_hub", "save_pretrained"]
 
-_package = "hrnet_zoo"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+_LIBRARY = "hrnet_zoo"
+# Factory arguments that pose_meta replaces in config.json (they are not JSON, or pose_meta holds them).
+_META_ARGS = ("keypoints", "num_joints", "input_size", "pose_meta")
 _CITATION = """@inproceedings{sun2019deep,
   title={Deep High-Resolution Representation Learning for Human Pose Estimation},
   author={Sun, Ke and Xiao, Bin and Liu, Dong and Wang, Jingdong},
@@ -36,64 +38,72 @@ _CITATION = """@inproceedings{sun2019deep,
 }"""
 
 
-def _hub_config(model: nn.Module) -> dict[str, Any]:
-    pose_cfg: PosePretrainedCfg = model.pose_cfg
-    timm_cfg = {k: v for k, v in model.pretrained_cfg.items() if k in pose_cfg.to_timm() and k != "hf_hub_id"}
-    timm_cfg.update(num_classes=model.num_joints, label_names=list(model.keypoints.names))
-    return {
-        "architecture": pose_cfg.architecture,
-        "num_classes": model.num_joints,
-        "num_features": model.num_features,
-        "pretrained_cfg": timm_cfg,
-        "library": _package,
-        "num_joints": model.num_joints,
-        "keypoints": model.keypoints.to_dict(),
-        "input_size": list(pose_cfg.input_size),
-        "metrics": dict(pose_cfg.metrics),
-        "metrics_source": pose_cfg.metrics_source,
-        "paper_metrics": dict(pose_cfg.paper_metrics),
-        "source_url": pose_cfg.url or pose_cfg.origin_url,
-        "license": pose_cfg.license,
-    }
+def _meta_to_publish(model: nn.Module) -> PoseMeta:
+    """The model's metadata, with an origin that is true of the weights as they are now."""
+    meta: PoseMeta = model.pose_meta
+    fingerprint = weights_fingerprint(model)
+    origin = meta.origin
+    if origin is not None and origin.fingerprint == fingerprint:
+        return meta
+    return replace(meta, origin=origin.derived(fingerprint) if origin else WeightsOrigin(fingerprint=fingerprint))
 
 
-def _model_card(config: dict[str, Any]) -> str:
-    rows = "\n".join(f"| {k} | {v} |" for k, v in config["metrics"].items()) or "| (none reported) | |"
-    paper = "\n".join(f"| {k} | {v} |" for k, v in config["paper_metrics"].items()) or "| (none reported) | |"
-    names = ", ".join(config["keypoints"]["names"])
-    h, w = config["input_size"]
-    mean, std = config["pretrained_cfg"]["mean"], config["pretrained_cfg"]["std"]
-    return f"""---
-library_name: {config["library"]}
-license: {config["license"]}
-tags: [pose-estimation, keypoint-detection, hrnet]
----
-# {config["architecture"]} ({config["keypoints"]["name"]} keypoints, {h}x{w})
+def _weights_section(origin: WeightsOrigin | None) -> str:
+    if origin is not None and origin.name:
+        lines = [f"These are the weights of `{origin.name}`, unchanged" + (f" ({origin.url})." if origin.url else ".")]
+        if origin.metrics:
+            source = f" ([source]({origin.metrics_source}))" if origin.metrics_source else ""
+            rows = "\n".join(f"| {k} | {v} |" for k, v in origin.metrics.items())
+            lines += ["", f"Reported metrics of these weights{source}:", "", "| metric | value |", "|---|---|", rows]
+        else:
+            lines.append("No metrics were reported for them, so none are claimed here.")
+        return "\n".join(lines)
+    if origin is not None and origin.base:
+        license_note = f" The license of the starting weights ({origin.license}) applies." if origin.license else ""
+        return (
+            f"Fine-tuned or otherwise changed from `{origin.base}`. These weights differ from it, so its published "
+            "metrics do not apply and none are claimed here; evaluate them on your data (`hrnet-zoo evaluate`)."
+            + license_note
+        )
+    return (
+        "Of unknown origin (trained from scratch, or converted from a file without provenance): no metrics are claimed."
+    )
 
-HRNet top-down pose estimation model in the `{config["library"]}` layout.
+
+def model_card(model: nn.Module, meta: PoseMeta | None = None, repo_id: str = "REPO_ID") -> ModelCard:
+    """The model card of ``model``: what it predicts, how to load it, and what its weights are (and claim)."""
+    meta = meta or _meta_to_publish(model)
+    origin = meta.origin
+    arch = model.pretrained_cfg["architecture"]
+    h, w = meta.input_size
+    data = ModelCardData(
+        library_name=_LIBRARY,
+        license=origin.license if origin and origin.license else None,
+        tags=["pose-estimation", "keypoint-detection", "hrnet", "timm"],
+        pipeline_tag="keypoint-detection",
+    )
+    names = ", ".join(meta.keypoints.names) or "(no head: the model returns its stride-4 features)"
+    codec = meta.codec
+    body = f"""
+# {arch} ({meta.keypoints.name} keypoints, {h}x{w})
+
+HRNet top-down pose estimation model (Sun et al., CVPR 2019) in the `{_LIBRARY}` layout.
 
 ```python
-import hrnet_zoo
-model = hrnet_zoo.create_model("hf-hub:REPO_ID", pretrained=True).eval()
+import hrnet_zoo, timm
+model = hrnet_zoo.create_model("hf-hub:{repo_id}", pretrained=True).eval()
+model = timm.create_model("hf-hub:{repo_id}", pretrained=True).eval()  # the same, after `import hrnet_zoo`
 ```
 
-- Input: RGB crop of one person, {h}x{w} (height x width), normalised with mean {mean} and std {std}
-- Output: {config["num_joints"]} heatmaps at 1/4 of the input size
+- Input: RGB crop of one person, {h}x{w} (height x width), in [0, 1] normalised with mean {list(meta.mean)} and
+  std {list(meta.std)}
+- Output: {len(meta.keypoints)} heatmaps of {codec.heatmap_size[0]}x{codec.heatmap_size[1]}
+  (codec: {codec.encoding} encoding, {codec.decoding} decoding)
 - Keypoints: {names}
-- Weights from: {config["source_url"]}
-- License: {config["license"]}
 
-## Metrics of these weights ([source]({config["metrics_source"] or config["source_url"]}))
+## Weights
 
-| metric | value |
-|---|---|
-{rows}
-
-## The original release (paper, Table 1)
-
-| metric | value |
-|---|---|
-{paper}
+{_weights_section(origin)}
 
 ## Citation
 
@@ -101,26 +111,37 @@ model = hrnet_zoo.create_model("hf-hub:REPO_ID", pretrained=True).eval()
 {_CITATION}
 ```
 """
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 def save_pretrained(model: nn.Module, out_dir: str | os.PathLike) -> Path:
-    """Write ``model`` in the Hub layout: ``model.safetensors``, ``config.json`` and ``README.md`` (model card)."""
+    """Write ``model`` in the Hub layout: ``model.safetensors``, ``config.json`` and ``README.md`` (model card).
+
+    Uses timm's ``save_for_hf``; ``config.json`` holds ``model_args.pose_meta`` (keypoints, codec, normalisation,
+    weights origin), so the folder rebuilds the same model through ``create_model("local-dir:PATH")``.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = _hub_config(model)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS_FILE))
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    (out / "README.md").write_text(_model_card(config))
+    meta = _meta_to_publish(model)
+    recorded = getattr(model, "_model_args", {})
+    model._model_args = {k: v for k, v in recorded.items() if k not in _META_ARGS}
+    save_for_hf(
+        model,
+        str(out),
+        model_config={"library": _LIBRARY},
+        model_args={"pose_meta": meta.to_dict()},
+        safe_serialization=True,
+    )
+    model_card(model, meta).save(out / CARD_FILE)
     return out
 
 
 def convert_checkpoint(src: str | os.PathLike, out_dir: str | os.PathLike, model_name: str) -> Path:
-    """Convert an original or OpenMMLab checkpoint for ``model_name`` (``arch.tag``) into the Hub layout."""
-    from ..factory import create_model
+    """Convert an original or OpenMMLab checkpoint for ``model_name`` (``arch`` or ``arch.tag``) to the Hub layout.
 
-    model = create_model(model_name)
-    load_checkpoint(model, src)
-    return save_pretrained(model, out_dir)
+    The card claims the tag's provenance, metrics and license only when ``src`` is the tag's upstream file (its
+    SHA-256 starts with the prefix the tag records); any other file is described as of unknown origin.
+    """
+    return save_pretrained(create_model(model_name, checkpoint_path=src), out_dir)
 
 
 def push_to_hub(
@@ -140,81 +161,28 @@ def push_folder(
     revision: str | None = None,
     token: str | None = None,
 ) -> str:
-    """Upload a folder written by :func:`save_pretrained` or :func:`convert_checkpoint` to ``repo_id``."""
+    """Upload a folder written by :func:`save_pretrained` or :func:`convert_checkpoint` to ``repo_id``, in one
+    commit (the card's ``REPO_ID`` placeholders become ``repo_id`` in the upload; the folder is not modified)."""
     folder = Path(folder)
     missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if not (folder / f).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{folder} is not in the Hub layout: {', '.join(missing)} missing (see hrnet-zoo convert)"
         )
-    card = folder / "README.md"
-    if card.is_file():
-        card.write_text(card.read_text().replace("REPO_ID", repo_id))
+    config: dict[str, Any] = json.loads((folder / CONFIG_FILE).read_text())
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    config = json.loads((folder / CONFIG_FILE).read_text())
-    info = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=f"Upload {config['architecture']}"
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp)
+        for f in folder.iterdir():
+            if f.is_file():
+                target = staged / f.name
+                if f.name == CARD_FILE:
+                    target.write_text(f.read_text().replace("REPO_ID", repo_id))
+                else:
+                    target.symlink_to(f.resolve())
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=str(staged), revision=revision,
+            commit_message=f"Upload {config.get('architecture', 'model')}",
+        )  # fmt: skip
     return str(info)
-
-
-def _model_from_config(config: dict[str, Any], where: str, **kwargs: Any) -> nn.Module:
-    """The untrained model a ``config.json`` of the package's layout describes (``kwargs`` to ``create_model``)."""
-    from ..factory import create_model
-
-    if "architecture" not in config:
-        raise ValueError(f"{where}/{CONFIG_FILE} names no architecture: not a model in the {_package} layout")
-    keypoints = KeypointSet.from_dict(config["keypoints"]) if "keypoints" in config else None
-    model = create_model(config["architecture"], keypoints=keypoints, **kwargs)
-    model.pose_cfg = replace(
-        model.pose_cfg,
-        tag="",
-        keypoints=model.keypoints if keypoints is None else keypoints,
-        input_size=tuple(config.get("input_size", model.pose_cfg.input_size)),
-        metrics=config.get("metrics", {}),
-        metrics_source=config.get("metrics_source", ""),
-        paper_metrics=config.get("paper_metrics", {}),
-        hf_hub_id=None,
-        url=None,
-        sha256_prefix=None,
-    )
-    return model
-
-
-def create_from_hub(
-    repo_id: str, pretrained: bool | str = True, *, revision: str | None = None, **kwargs: Any
-) -> nn.Module:
-    """Build the model described by a Hub repository's ``config.json`` and load its ``model.safetensors``.
-
-    Architecture, number of joints and keypoint metadata come from the config; ``kwargs`` go to
-    :func:`hrnet_zoo.create_model` (``checkpoint_path`` is loaded after the Hub weights).
-    """
-    config_path = hf_hub_download(repo_id, CONFIG_FILE, revision=revision)
-    checkpoint_path = kwargs.pop("checkpoint_path", None)
-    model = _model_from_config(json.loads(Path(config_path).read_text()), repo_id, **kwargs)
-    model.pose_cfg = replace(model.pose_cfg, hf_hub_id=repo_id, hf_hub_revision=revision)
-    if pretrained:
-        load_pretrained(model, model.pose_cfg, source=pretrained)
-    if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path)
-    return model
-
-
-def create_from_folder(folder: str | os.PathLike, pretrained: bool | str = True, **kwargs: Any) -> nn.Module:
-    """Build and load a model saved by :func:`save_pretrained` (``config.json`` + ``model.safetensors``).
-
-    The local counterpart of :func:`create_from_hub`, reached as ``create_model("local-dir:PATH")``; fine-tuned
-    models saved by ``examples/finetune.py`` load this way with their keypoints.
-    """
-    folder = Path(folder)
-    config_file = folder / CONFIG_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} does not exist: expected a folder written by save_pretrained")
-    checkpoint_path = kwargs.pop("checkpoint_path", None)
-    model = _model_from_config(json.loads(config_file.read_text()), str(folder), **kwargs)
-    if pretrained:
-        load_checkpoint(model, folder / WEIGHTS_FILE)
-    if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path)
-    return model

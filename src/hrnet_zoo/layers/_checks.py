@@ -6,8 +6,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 __all__ = ["check_branch_inputs", "check_image_input"]
+
+
+def _tracing() -> bool:
+    """Inputs are proxies or symbolic while JIT- or FX-tracing: the checks step aside then."""
+    return torch.jit.is_tracing() or is_fx_symbolic_tracing()
 
 
 def check_branch_inputs(name: str, xs: Sequence[Tensor], channels: Sequence[int]) -> None:
@@ -18,7 +24,7 @@ def check_branch_inputs(name: str, xs: Sequence[Tensor], channels: Sequence[int]
         xs: Branch tensors, highest resolution first, each ``(B, C_i, H / 2**i, W / 2**i)``.
         channels: Expected ``C_i`` for every branch.
     """
-    if torch.jit.is_tracing():
+    if _tracing():
         return
     if not isinstance(xs, (list, tuple)):
         raise ValueError(f"{name} expects a list of branch tensors, got {type(xs).__name__}")
@@ -42,7 +48,7 @@ def check_branch_inputs(name: str, xs: Sequence[Tensor], channels: Sequence[int]
 
 def check_image_input(name: str, x: Tensor, in_chans: int, multiple: int) -> None:
     """Check a network input: a float ``(B, in_chans, H, W)`` tensor with ``H`` and ``W`` multiples of ``multiple``."""
-    if torch.jit.is_tracing():
+    if _tracing():
         return
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} expects a torch.Tensor of shape (B, {in_chans}, H, W), got {type(x).__name__}")

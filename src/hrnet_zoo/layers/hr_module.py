@@ -59,7 +59,14 @@ class HRModule(nn.Module):
         self.fuse = MultiScaleFusion(branch_channels, num_out) if len(branch_channels) > 1 else None
         self.out_channels = branch_channels[:num_out]
 
-    def forward(self, xs: Sequence[Tensor]) -> list[Tensor]:
+    def forward_branches(self, xs: Sequence[Tensor]) -> list[Tensor]:
+        """Each branch's residual blocks, before the exchange: ``[(B, out_channels[i], H_i, W_i)]``."""
         check_branch_inputs(type(self).__name__, xs, self.in_channels)
-        ys = [branch(x) for branch, x in zip(self.branches, xs)]
-        return ys if self.fuse is None else self.fuse(ys)
+        return [branch(x) for branch, x in zip(self.branches, xs)]
+
+    def fuse_branches(self, ys: Sequence[Tensor]) -> list[Tensor]:
+        """The multi-scale exchange of the branch outputs (nothing to exchange with a single branch)."""
+        return list(ys) if self.fuse is None else self.fuse(ys)
+
+    def forward(self, xs: Sequence[Tensor]) -> list[Tensor]:
+        return self.fuse_branches(self.forward_branches(xs))

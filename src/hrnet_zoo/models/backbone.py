@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
@@ -56,20 +58,41 @@ class HighResolutionNet(nn.Module):
             channels = modules[-1].out_channels
         self.out_channels: list[int] = list(channels)
         self.reductions: list[int] = [4 * 2**i for i in range(len(channels))]
+        self.branch_channels: list[int] = list(cfg.out_channels)
+        self.branch_reductions: list[int] = [4 * 2**i for i in range(len(self.branch_channels))]
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each HRModule in the backward pass instead of storing its activations."""
         self.grad_checkpointing = enable
 
-    def forward(self, x: Tensor) -> list[Tensor]:
+    @property
+    def last_module_name(self) -> str:
+        """Qualified name of the last HRModule (``stage4.2`` for the paper's configurations)."""
+        stage = self.stage_names[-1][1]
+        return f"{stage}.{len(getattr(self, stage)) - 1}"
+
+    def _run(self, function: Callable[[list[Tensor]], list[Tensor]], xs: list[Tensor]) -> list[Tensor]:
+        if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return checkpoint(function, xs, use_reentrant=False)
+        return function(xs)
+
+    def forward_branches(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """The outputs, and the branch outputs of the last HRModule before its final fusion.
+
+        Shapes: ``(B, in_chans, H, W) -> (outputs, [(B, C_i, H / 2**(i + 2), W / 2**(i + 2))])``.
+        """
         check_image_input(type(self).__name__, x, self.in_chans, self.cfg.total_stride)
         xs = [self.stage1(self.stem(x))]
+        branches = xs
         for transition_name, stage_name in self.stage_names:
             xs = getattr(self, transition_name)(xs)
-            for module in getattr(self, stage_name):
-                if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
-                    xs = checkpoint(module, xs, use_reentrant=False)
-                else:
-                    xs = module(xs)
-        return xs
+            modules = list(getattr(self, stage_name))
+            for module in modules[:-1]:
+                xs = self._run(module, xs)
+            branches = self._run(modules[-1].forward_branches, xs)
+            xs = modules[-1].fuse_branches(branches)
+        return xs, branches
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return self.forward_branches(x)[0]

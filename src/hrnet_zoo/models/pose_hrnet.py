@@ -3,27 +3,41 @@
 Paper: "Deep High-Resolution Representation Learning for Human Pose Estimation", Sun et al., CVPR 2019
 (https://arxiv.org/abs/1902.09212). Original implementation (MIT):
 https://github.com/leoxiaobin/deep-high-resolution-net.pytorch. This file rebuilds the same network from the
-blocks in :mod:`hrnet_zoo.layers`; :mod:`hrnet_zoo.models.convert` maps the original checkpoints onto it.
+blocks in :mod:`hrnet_zoo.layers`; :mod:`hrnet_zoo.models.layouts` maps the original checkpoints onto it.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import torch
-from timm.models import FeatureInfo, build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import (
+    FeatureHookNet,
+    FeatureInfo,
+    build_model_with_cfg,
+    generate_default_cfgs,
+    register_model,
+    resolve_pretrained_cfg,
+)
+from timm.models._builder import pretrained_cfg_for_features
+from timm.models._features import FeatureGetterNet, feature_take_indices
+from timm.models._features_fx import FeatureGraphNet
 from torch import Tensor, nn
 
-from ..pose.keypoints import KeypointSet
+from ..keypoints import KeypointSet, generic_keypoints
 from .backbone import HighResolutionNet
 from .config import MODEL_CONFIGS, HRNetConfig
-from .convert import to_package_layout
-from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
+from .layouts import to_package_layout
+from .meta import PoseMeta
+from .pretrained import PRETRAINED_CFGS, default_pretrained_cfg
+from .weights import load_pretrained
 
 __all__ = ["HRNetFeatures", "HRNetPose"]
 
-_logger = logging.getLogger(__name__)
+_FEATURE_WRAPPERS = {"getter": FeatureGetterNet, "hook": FeatureHookNet, "fx": FeatureGraphNet}
 
 
 def init_weights(module: nn.Module) -> None:
@@ -38,18 +52,13 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def generic_keypoints(num_joints: int) -> KeypointSet:
-    """Placeholder metadata for a head without named keypoints."""
-    return KeypointSet("custom", tuple(f"joint_{i}" for i in range(num_joints)))
-
-
 def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
     """``load_state_dict`` pre-hook: accept the original and OpenMMLab layouts too (renamed in place)."""
     own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not own or any(k.startswith("backbone.stem.") for k in own):
         return
     try:
-        converted = to_package_layout(own)
+        converted, _ = to_package_layout(own)
     except ValueError:
         return  # not an HRNet layout: let torch report the mismatch
     for key in own:
@@ -57,20 +66,102 @@ def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: s
     state_dict.update({prefix + k: v for k, v in converted.items()})
 
 
-class HRNetPose(nn.Module):
+class _PoseModelBase(nn.Module):
+    """What the pose and feature models share: the backbone, metadata owned in one place, timm's model API."""
+
+    backbone: HighResolutionNet
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pretrained_cfg: dict[str, Any] = {}
+
+    @property
+    def pose_meta(self) -> PoseMeta:
+        """Keypoints, heatmap codec (input size), normalisation and weights origin: the model's one metadata owner.
+
+        Setting it also updates timm's ``pretrained_cfg`` (input size, mean/std, number and names of joints).
+        """
+        return self._pose_meta
+
+    @pose_meta.setter
+    def pose_meta(self, meta: PoseMeta) -> None:
+        self._pose_meta = meta
+        self._sync_pretrained_cfg()
+
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """timm's pretrained configuration, kept in step with :attr:`pose_meta`."""
+        return self._pretrained_cfg
+
+    @pretrained_cfg.setter
+    def pretrained_cfg(self, cfg: dict[str, Any]) -> None:
+        self._pretrained_cfg = cfg
+        self._sync_pretrained_cfg()
+
+    default_cfg = pretrained_cfg
+
+    def _sync_pretrained_cfg(self) -> None:
+        meta = getattr(self, "_pose_meta", None)
+        if meta is None or not hasattr(self, "_pretrained_cfg"):
+            return
+        height, width = meta.input_size
+        self._pretrained_cfg.update(
+            input_size=(self.in_chans, height, width),
+            pool_size=meta.codec.heatmap_size,
+            mean=meta.mean,
+            std=meta.std,
+            num_classes=self.num_classes,
+            label_names=meta.keypoints.names,
+            description=f"HRNet pose model, {meta.keypoints.name} keypoints ({len(meta.keypoints)}), "
+            f"input {height}x{width}",
+        )
+
+    @property
+    def in_chans(self) -> int:
+        """Input channels."""
+        return self.backbone.in_chans
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Parameter groups in network order (stem, stage 1 blocks, then each stage's modules and transitions).
+
+        For timm's layer-wise learning-rate decay (``timm.optim.param_groups_layer_decay``); the head is last.
+        """
+        if coarse:
+            blocks: Any = r"^backbone\.(?:stage|transition)(\d+)"
+        else:
+            blocks = [(r"^backbone\.stage(\d+)\.(\d+)", None), (r"^backbone\.transition(\d+)", (99999,))]
+        return {"stem": r"^backbone\.stem", "blocks": blocks}
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Trade compute for memory: recompute each HRModule during the backward pass."""
+        self.backbone.set_grad_checkpointing(enable)
+
+    def optional_checkpoint_keys(self) -> set[str]:
+        """Model keys a checkpoint may lack (they keep their initialisation)."""
+        return set()
+
+
+class HRNetPose(_PoseModelBase):
     """HRNet pose network: the backbone's stride-4 branch followed by a conv giving one heatmap per joint.
 
-    Shapes: ``(B, in_chans, H, W) -> (B, num_joints, H / 4, W / 4)``; ``H`` and ``W`` multiples of 32.
-    Inputs are RGB in ``[0, 1]`` normalised with ``pretrained_cfg["mean"]``/``["std"]``.
+    Shapes: ``(B, in_chans, H, W) -> (B, num_joints, H / 4, W / 4)``; ``H`` and ``W`` multiples of 32. With
+    ``num_joints=0`` (timm's ``num_classes=0``) the head is an identity and the model returns its features
+    ``(B, num_features, H / 4, W / 4)``. Inputs are RGB in ``[0, 1]`` normalised with ``pose_meta.mean``/``std``.
 
     ``load_state_dict`` also accepts the original implementation's and OpenMMLab's key layouts.
 
     Args:
         cfg: Backbone architecture.
-        num_joints: Heatmaps to predict (defaults to ``len(keypoints)``).
+        num_joints: Heatmaps to predict (defaults to the keypoints'); 0 for no head.
         keypoints: What the heatmaps are; generic names when not given.
+        pose_meta: The complete metadata (keypoints, codec, normalisation); its keypoints yield to
+            ``keypoints``/``num_joints`` when those are given.
         in_chans: Input channels.
         head_kernel_size: Kernel of the heatmap conv (1 in the paper, 3 allowed as in the original).
+        device: Where to create the parameters.
+        dtype: Parameter dtype.
 
     Example:
         >>> model = hrnet_zoo.create_model("hrnet_w32_pose").eval()
@@ -83,41 +174,61 @@ class HRNetPose(nn.Module):
         cfg: HRNetConfig,
         num_joints: int | None = None,
         keypoints: KeypointSet | None = None,
+        pose_meta: PoseMeta | None = None,
         in_chans: int = 3,
         head_kernel_size: int = 1,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if num_joints is None and keypoints is None:
-            raise ValueError("give num_joints or keypoints")
-        num_joints = len(keypoints) if num_joints is None else int(num_joints)
-        if keypoints is not None and len(keypoints) != num_joints:
-            raise ValueError(f"num_joints={num_joints} does not match the {len(keypoints)} keypoints given")
-        if num_joints < 1:
-            raise ValueError(f"num_joints must be positive, got {num_joints}")
+        if num_joints is None and keypoints is None and pose_meta is None:
+            raise ValueError("give num_joints, keypoints or pose_meta")
+        if num_joints is None:
+            num_joints = len(keypoints) if keypoints is not None else pose_meta.num_joints
+        meta = pose_meta or PoseMeta(keypoints if keypoints is not None else generic_keypoints(num_joints))
+        if num_joints < 0:
+            raise ValueError(f"num_joints must be 0 (no head) or positive, got {num_joints}")
         if head_kernel_size not in (1, 3):
             raise ValueError(f"head_kernel_size must be 1 or 3, got {head_kernel_size}")
-        self.keypoints = keypoints if keypoints is not None else generic_keypoints(num_joints)
+        _check_in_chans(in_chans)
         self.head_kernel_size = head_kernel_size
-        self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=False)
-        self.num_features = self.backbone.out_channels[0]
-        self.head = self._make_head(num_joints)
-        self.feature_info = [dict(num_chs=self.num_features, reduction=4, module="backbone")]
+        with torch.device(device) if device is not None else nullcontext():
+            self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=False)
+            self.num_features = self.head_hidden_size = self.backbone.out_channels[0]
+            self.head = self._make_head(num_joints)
+        last = self.backbone.last_module_name
+        self.feature_info = [
+            dict(num_chs=c, reduction=r, module=f"backbone.{last}.branches.{i}")
+            for i, (c, r) in enumerate(zip(self.backbone.branch_channels, self.backbone.branch_reductions))
+        ]
         init_weights(self)
+        if dtype is not None:
+            self.to(dtype=dtype)
+        if keypoints is not None or num_joints != meta.num_joints:
+            meta = meta.with_joints(num_joints, keypoints)
+        self.pose_meta = meta
         self.register_load_state_dict_pre_hook(_convert_on_load)
 
-    def _make_head(self, num_joints: int) -> nn.Conv2d:
+    def _make_head(self, num_joints: int) -> nn.Module:
+        if num_joints == 0:
+            return nn.Identity()
         k = self.head_kernel_size
         return nn.Conv2d(self.num_features, num_joints, kernel_size=k, padding=k // 2)
 
     @property
     def num_joints(self) -> int:
-        """Number of predicted heatmaps."""
-        return self.head.out_channels
+        """Number of predicted heatmaps (0 without a head)."""
+        return self.head.out_channels if isinstance(self.head, nn.Conv2d) else 0
 
     @property
     def num_classes(self) -> int:
         """timm's name for the head's outputs: the number of joints."""
         return self.num_joints
+
+    @property
+    def keypoints(self) -> KeypointSet:
+        """What the heatmaps are (``pose_meta.keypoints``)."""
+        return self.pose_meta.keypoints
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -125,22 +236,22 @@ class HRNetPose(nn.Module):
         return self.head
 
     def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
-        """Replace the heatmap head by a freshly initialised one for ``num_joints`` joints (e.g. to fine-tune)."""
-        if keypoints is not None and len(keypoints) != num_joints:
-            raise ValueError(f"num_joints={num_joints} does not match the {len(keypoints)} keypoints given")
-        device, dtype = self.head.weight.device, self.head.weight.dtype
-        self.head = self._make_head(num_joints).to(device=device, dtype=dtype)
-        init_weights(self.head)
-        self.keypoints = keypoints if keypoints is not None else generic_keypoints(num_joints)
+        """Replace the heatmap head by a freshly initialised one for ``num_joints`` joints (0: no head).
 
-    def reset_classifier(self, num_classes: int, *args: Any, **kwargs: Any) -> None:
-        """timm's name for :meth:`reset_head`."""
+        The head is created on the device and dtype of the model, and :attr:`pose_meta` follows: the new keypoints
+        (generic names unless given) and weights that no longer claim their source's metrics.
+        """
+        meta = self.pose_meta.with_joints(num_joints, keypoints)
+        reference = next(self.backbone.parameters())
+        with torch.device(reference.device):
+            head = self._make_head(num_joints)
+        init_weights(head)
+        self.head = head.to(dtype=reference.dtype).train(self.training)
+        self.pose_meta = meta
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """timm's name for :meth:`reset_head` (``global_pool`` is accepted for timm and ignored: no pooling)."""
         self.reset_head(num_classes)
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Trade compute for memory: recompute each HRModule during the backward pass."""
-        self.backbone.set_grad_checkpointing(enable)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch."""
@@ -153,12 +264,51 @@ class HRNetPose(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """The final features and the intermediates listed in ``feature_info``.
 
-class HRNetFeatures(nn.Module):
+        The intermediates are the branch outputs of the last HRModule before its final fusion, at strides 4, 8,
+        16 and 32; the final features (as :meth:`forward_features`) are their fusion into the stride-4 branch.
+
+        Args:
+            x: ``(B, in_chans, H, W)``.
+            indices: The last ``n`` intermediates for an int, those listed for a sequence, all for ``None``.
+            norm: Unused (no final norm).
+            stop_early: Unused (every intermediate comes from the last module).
+            output_fmt: Only ``"NCHW"``.
+            intermediates_only: Return only the intermediates.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        outputs, branches = self.backbone.forward_branches(x)
+        intermediates = [branches[i] for i in take]
+        return intermediates if intermediates_only else (outputs[0], intermediates)
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Remove what the intermediates at ``indices`` do not need (the head, with ``prune_head``)."""
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        if prune_head:
+            self.reset_head(0)
+        return take
+
+
+class HRNetFeatures(_PoseModelBase):
     """HRNet as a feature extractor: all four branches out of the last stage (strides 4, 8, 16, 32).
 
     Unlike the pose network, the last module fuses into every branch. Pose checkpoints do not hold those extra
     fusion paths (see :meth:`optional_checkpoint_keys`); they keep their initialisation when such weights load.
+    Each output passes a named identity ``taps.{i}``, so timm's hook and FX feature wrappers can tap it.
 
     Shapes: ``(B, in_chans, H, W) -> [(B, feature_info.channels()[k], H / r_k, W / r_k) for k in out_indices]``.
 
@@ -168,100 +318,179 @@ class HRNetFeatures(nn.Module):
         ([64, 256], [8, 32])
     """
 
-    def __init__(self, cfg: HRNetConfig, in_chans: int = 3, out_indices: tuple[int, ...] = (0, 1, 2, 3)) -> None:
+    def __init__(
+        self,
+        cfg: HRNetConfig,
+        in_chans: int = 3,
+        out_indices: tuple[int, ...] = (0, 1, 2, 3),
+        pose_meta: PoseMeta | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=True)
+        _check_in_chans(in_chans)
+        with torch.device(device) if device is not None else nullcontext():
+            self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=True)
+            self.taps = nn.ModuleList(nn.Identity() for _ in self.backbone.out_channels)
         num = len(self.backbone.out_channels)
         out_indices = tuple(out_indices)
         if not out_indices or any(not -num <= i < num for i in out_indices):
             raise ValueError(f"out_indices must select among the {num} branches (0..{num - 1}), got {out_indices}")
         self.out_indices = tuple(i % num for i in out_indices)
+        self.num_features = self.head_hidden_size = self.backbone.out_channels[0]
+        self.num_classes = 0
         info = [
-            dict(num_chs=c, reduction=r, module=f"backbone.stage{len(cfg.stages) + 1}", index=i)
-            for i, (c, r) in enumerate(zip(self.backbone.out_channels, self.backbone.reductions))
+            dict(num_chs=c, reduction=r, module=f"taps.{i}", index=i)
+            for i, (c, r) in enumerate(zip(self.backbone.branch_channels, self.backbone.branch_reductions))
         ]
         self.feature_info = FeatureInfo(info, self.out_indices)
         init_weights(self)
+        if dtype is not None:
+            self.to(dtype=dtype)
+        self.pose_meta = pose_meta or PoseMeta(KeypointSet("none", ()))
         self.register_load_state_dict_pre_hook(_convert_on_load)
 
     def optional_checkpoint_keys(self) -> set[str]:
         """Keys a pose checkpoint lacks: the fusion paths into the lower branches of the very last module."""
-        last_stage = f"stage{len(self.backbone.cfg.stages) + 1}"
-        last_module = len(getattr(self.backbone, last_stage)) - 1
-        prefix = f"backbone.{last_stage}.{last_module}.fuse.paths."
+        prefix = f"backbone.{self.backbone.last_module_name}.fuse.paths."
         return {k for k in self.state_dict() if k.startswith(prefix) and not k.startswith(prefix + "0.")}
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Trade compute for memory: recompute each HRModule during the backward pass."""
-        self.backbone.set_grad_checkpointing(enable)
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[list[Tensor], list[Tensor]]:
+        """The four fused outputs as intermediates (selected by ``indices``, as timm's ``feature_take_indices``)."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take, _ = feature_take_indices(len(self.taps), indices)
+        outputs = [tap(y) for tap, y in zip(self.taps, self.backbone(x))]
+        intermediates = [outputs[i] for i in take]
+        return intermediates if intermediates_only else (outputs, intermediates)
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Nothing to prune: every output comes out of the last module together."""
+        return feature_take_indices(len(self.taps), indices)[0]
 
     def forward(self, x: Tensor) -> list[Tensor]:
         xs = self.backbone(x)
-        return [xs[i] for i in self.out_indices]
+        return [self.taps[i](xs[i]) for i in self.out_indices]
+
+
+class _LastOutput(nn.Module):
+    """A feature model whose forward returns its last output: timm's hook wrapper expects a tensor from the model
+    it runs, and collects the features from the hooked ``taps``."""
+
+    def __init__(self, features: HRNetFeatures) -> None:
+        super().__init__()
+        self.features = features
+        self.feature_info = [dict(d, module=f"features.{d['module']}") for d in features.feature_info.get_dicts()]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)[-1]
+
+
+def _wrap_features(model: HRNetFeatures, feature_cls: str, out_indices: tuple[int, ...]) -> nn.Module:
+    """timm's feature wrapper ``feature_cls`` around a (loaded) feature model, with its metadata."""
+    inner = _LastOutput(model) if feature_cls == "hook" else model
+    wrapped = _FEATURE_WRAPPERS[feature_cls](inner, out_indices=out_indices)
+    wrapped.pretrained_cfg = wrapped.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
+    wrapped.pose_meta, wrapped.in_chans = model.pose_meta, model.in_chans
+    return wrapped
+
+
+def _check_in_chans(in_chans: int) -> None:
+    if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
+        raise ValueError(f"in_chans must be a positive number of input channels, got {in_chans!r}")
 
 
 def _build_pose(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetPose:
     return HRNetPose(cfg, num_joints=num_classes, **kwargs)
 
 
-def _pose_cfg_of(model: nn.Module) -> PosePretrainedCfg:
-    """The pose configuration matching the timm config timm resolved: a registered tag, or one built from the
-    timm config itself (e.g. from a Hub repository's ``config.json`` read by ``timm.create_model("hf-hub:...")``)."""
-    timm_cfg = model.pretrained_cfg
-    arch, tag = timm_cfg["architecture"], timm_cfg.get("tag") or ""
-    name = f"{arch}.{tag}" if tag else arch
-    if name in PRETRAINED_CFGS and timm_cfg.get("source") != "hf-hub":
-        return PRETRAINED_CFGS[name]
-    num_joints = timm_cfg.get("num_classes") or 0
-    names = tuple(timm_cfg.get("label_names") or ())
-    keypoints = KeypointSet("custom", names) if len(names) == num_joints > 0 else generic_keypoints(num_joints or 1)
-    return PosePretrainedCfg(
-        architecture=arch,
-        tag=tag,
-        keypoints=keypoints,
-        input_size=tuple(timm_cfg.get("input_size", (3, 256, 192))[-2:]),
-        mean=tuple(timm_cfg.get("mean", PosePretrainedCfg.mean)),
-        std=tuple(timm_cfg.get("std", PosePretrainedCfg.std)),
-        hf_hub_id=timm_cfg.get("hf_hub_id"),
-    )
+def _base_meta(variant: str, timm_cfg: dict[str, Any], given: PoseMeta | Mapping[str, Any] | None) -> PoseMeta:
+    """The metadata a model starts from: given (``config.json``'s ``model_args``), the tag's, or timm's config."""
+    if isinstance(given, PoseMeta):
+        return given
+    if given is not None:
+        return PoseMeta.from_dict(given)
+    name = f"{variant}.{timm_cfg.get('tag') or ''}".rstrip(".")
+    if timm_cfg.get("source") not in ("hf-hub", "local-dir") and name in PRETRAINED_CFGS:
+        return PRETRAINED_CFGS[name].pose_meta
+    # A config.json written by other tools (timm's save_for_hf without pose_meta): what timm's config tells.
+    base = default_pretrained_cfg(variant).pose_meta
+    labels = tuple(timm_cfg.get("label_names") or ())
+    keypoints = KeypointSet("custom", labels) if labels else base.keypoints
+    codec = replace(base.codec, input_size=tuple(timm_cfg["input_size"][-2:]), heatmap_size=None)
+    return PoseMeta(keypoints, codec, tuple(timm_cfg.get("mean", base.mean)), tuple(timm_cfg.get("std", base.std)))
+
+
+def _requested_joints(kwargs: dict[str, Any], keypoints: KeypointSet | None) -> int | None:
+    """The number of joints asked for through ``num_joints``, ``num_classes`` or ``keypoints`` (popped)."""
+    num_joints, num_classes = kwargs.pop("num_joints", None), kwargs.pop("num_classes", None)
+    if num_joints is not None and num_classes is not None and num_joints != num_classes:
+        raise ValueError(f"num_joints={num_joints} and num_classes={num_classes} disagree: give one")
+    asked = num_joints if num_joints is not None else num_classes
+    if keypoints is not None:
+        if asked is not None and asked != len(keypoints):
+            raise ValueError(f"num_joints={asked} does not match the {len(keypoints)} keypoints given")
+        asked = len(keypoints)
+    if asked is not None and (not isinstance(asked, int) or isinstance(asked, bool) or asked < 0):
+        raise ValueError(f"num_joints must be a number >= 0, got {asked!r}")
+    return asked
 
 
 def _create_pose_hrnet(variant: str, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
-    # Imported here: the hub package builds on the model definitions.
-    from ..hub import load_pretrained
-
+    """Build a registered architecture with its metadata, then load weights through the one checkpoint path."""
     arch = MODEL_CONFIGS[variant.removesuffix("_pose")]
-    features_only = kwargs.pop("features_only", False)
-    out_indices = kwargs.pop("out_indices", (0, 1, 2, 3))
-    num_joints = kwargs.pop("num_joints", None)
-    if num_joints is not None:
-        if kwargs.get("num_classes", num_joints) != num_joints:
-            raise ValueError(f"num_joints={num_joints} and num_classes={kwargs['num_classes']} disagree: give one")
-        kwargs["num_classes"] = num_joints
+    cache = kwargs.pop("cache_dir", None)
+    timm_cfg = resolve_pretrained_cfg(
+        variant, pretrained_cfg=kwargs.pop("pretrained_cfg", None),
+        pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None),
+    ).to_dict()  # fmt: skip
+    base = _base_meta(variant, timm_cfg, kwargs.pop("pose_meta", None))
+    meta = base
     keypoints = kwargs.pop("keypoints", None)
-    if keypoints is not None:
-        kwargs.setdefault("num_classes", len(keypoints))
-    asked_joints = kwargs.get("num_classes")
+    if isinstance(keypoints, Mapping):
+        keypoints = KeypointSet.from_dict(keypoints)
+    asked = _requested_joints(kwargs, keypoints)
+    input_size = kwargs.pop("input_size", None)
+    if input_size is not None:
+        meta = replace(meta, codec=replace(meta.codec, input_size=tuple(input_size), heatmap_size=None))
+    if asked is not None and (asked != meta.num_joints or keypoints is not None):
+        meta = meta.with_joints(asked, keypoints)
+    if not pretrained:
+        meta = replace(meta, origin=None)
+    features_only = kwargs.pop("features_only", False)
+    feature_cls = kwargs.pop("feature_cls", None)
+    out_indices = kwargs.pop("out_indices", (0, 1, 2, 3))
     if features_only:
+        if feature_cls is not None and feature_cls not in _FEATURE_WRAPPERS:
+            raise ValueError(
+                f"feature_cls must be one of {sorted(_FEATURE_WRAPPERS)} for HRNet (its stages pass lists of "
+                f"branches, which timm's sequential 'list'/'dict' wrappers cannot follow), got {feature_cls!r}"
+            )
         model = build_model_with_cfg(
-            HRNetFeatures,
-            variant,
-            False,
-            model_cfg=arch,
-            out_indices=out_indices,
-            kwargs_filter=("num_classes",),
-            **kwargs,
-        )
+            HRNetFeatures, variant, False, pretrained_cfg=timm_cfg, model_cfg=arch,
+            out_indices=(0, 1, 2, 3) if feature_cls else out_indices, pose_meta=meta,
+            kwargs_filter=("num_classes",), **kwargs,
+        )  # fmt: skip
     else:
-        model = build_model_with_cfg(_build_pose, variant, False, model_cfg=arch, keypoints=keypoints, **kwargs)
-    pose_cfg = _pose_cfg_of(model)
-    model.pose_cfg = pose_cfg
-    if not features_only and keypoints is None and model.num_joints == pose_cfg.num_joints:
-        model.keypoints = pose_cfg.keypoints
+        model = build_model_with_cfg(
+            _build_pose, variant, False, pretrained_cfg=timm_cfg, model_cfg=arch, pose_meta=meta,
+            num_classes=meta.num_joints, **kwargs,
+        )  # fmt: skip
     if pretrained:
-        reset_head = asked_joints is not None and asked_joints != pose_cfg.num_joints
-        load_pretrained(model, pose_cfg, source=pretrained, reset_head=reset_head)
+        reset_head = asked is not None and asked != base.num_joints
+        load_pretrained(model, pretrained, reset_head=reset_head, cache=cache)
+    if features_only and feature_cls:
+        model = _wrap_features(model, feature_cls, out_indices)
     return model
 
 

@@ -1,7 +1,9 @@
 """Pretrained configurations of the pose models: what each checkpoint is, where it comes from, what it scores.
 
-timm's ``PretrainedCfg`` rejects unknown fields, so the pose metadata (keypoints, metrics, sources) lives in
-:class:`PosePretrainedCfg`; :meth:`PosePretrainedCfg.to_timm` gives the subset timm's registry understands.
+timm's ``PretrainedCfg`` rejects unknown fields, so the registry of pose checkpoints (keypoints, codec, metrics,
+sources) lives in :class:`PosePretrainedCfg`: :meth:`PosePretrainedCfg.to_timm` gives the subset timm's registry
+understands, :attr:`PosePretrainedCfg.pose_meta` the metadata a model built for the tag carries, and
+:meth:`PosePretrainedCfg.weights_origin` what the tag's weights may claim once loaded.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from ..pose.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet
+from ..codec import HeatmapCodec
+from ..keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet
+from .meta import PoseMeta, WeightsOrigin
 
-__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg"]
+__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg", "default_pretrained_cfg"]
 
 HUB_ORGANISATION = "hrnet-zoo"
 ORIGINAL_REPO = "https://github.com/leoxiaobin/deep-high-resolution-net.pytorch"
@@ -81,6 +85,22 @@ class PosePretrainedCfg:
         return len(self.keypoints)
 
     @property
+    def pose_meta(self) -> PoseMeta:
+        """The metadata of a model built for this configuration (no weights loaded yet)."""
+        return PoseMeta(self.keypoints, HeatmapCodec(self.input_size), self.mean, self.std)
+
+    def weights_origin(self, fingerprint: str | None) -> WeightsOrigin:
+        """The origin of this tag's weights, once loaded with ``fingerprint``."""
+        return WeightsOrigin(
+            name=self.name,
+            fingerprint=fingerprint,
+            metrics=dict(self.metrics),
+            metrics_source=self.metrics_source,
+            license=self.license,
+            url=self.url or self.origin_url,
+        )
+
+    @property
     def has_weights(self) -> bool:
         """Whether any source serves weights for this configuration."""
         return bool(self.hf_hub_id or self.url)
@@ -99,6 +119,7 @@ class PosePretrainedCfg:
             "crop_pct": 1.0,
             "mean": self.mean,
             "std": self.std,
+            "pool_size": self.pose_meta.codec.heatmap_size,
             "first_conv": "backbone.stem.conv1",
             "classifier": "head",
             "license": self.license,
@@ -178,3 +199,11 @@ PRETRAINED_CFGS: dict[str, PosePretrainedCfg] = {
         PosePretrainedCfg("hrnet_w18_small_pose", params_m=3.617, gmacs=1.54),
     )
 }  # fmt: skip
+
+
+def default_pretrained_cfg(architecture: str) -> PosePretrainedCfg:
+    """The first (default) configuration registered for ``architecture``."""
+    for cfg in PRETRAINED_CFGS.values():
+        if cfg.architecture == architecture:
+            return cfg
+    raise ValueError(f"no configuration is registered for {architecture!r}")

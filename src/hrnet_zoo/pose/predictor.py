@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..inference import optimize_for_inference
-from .codec import Decoder, decode_heatmaps, flip_back, heatmap_to_image, shift_flipped
+from ..codec import HeatmapCodec, box_to_center_scale, crop_affine, flip_back, region_area, shift_flipped
+from ..codec.heatmap_codec import Decoding
+from ..factory import create_model
+from ..keypoints import KeypointSet
+from ..optimize import optimize_for_inference
 from .images import ImageLike, load_image
-from .keypoints import KeypointSet
-from .transforms import box_to_center_scale, crop_affine, get_affine_transform, region_area
 
 __all__ = ["PoseEstimator", "PoseResult"]
 
@@ -90,14 +91,17 @@ def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index
 class PoseEstimator:
     """Top-down pose estimation with the original test protocol: crop, network (+ flipped copy), decode, map back.
 
+    Keypoints, input size, normalisation and the heatmap codec (crop geometry, decoding, flip shift) come from the
+    model's :attr:`pose_meta`, so weights trained with DARK or UDP are decoded as they were trained.
+
     Args:
         model: An hrnet_zoo pose model, or a model name for :func:`hrnet_zoo.create_model`.
         device: Where to run (default: the model's device, or CUDA when available for a name).
-        flip_test: Average with the flipped input's heatmaps (with the original's one-pixel shift).
-        decoder: ``"argmax"`` (original: argmax + quarter offset) or ``"dark"``.
+        flip_test: Average with the flipped input's heatmaps.
+        decoder: Override the codec's decoding: ``"argmax"`` (original) or ``"dark"``; the model's by default.
         batch_size: Persons per forward pass.
         checkpoint_path: With a model name: load this checkpoint instead of downloading the pretrained weights.
-        input_size: Network input ``(height, width)``; defaults to the model's pretrained configuration.
+        input_size: Network input ``(height, width)``; the model's by default.
         optimize: Run a copy with BatchNorm folded and channels-last weights
             (:func:`hrnet_zoo.optimize_for_inference`): same outputs to float rounding, faster.
         amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
@@ -113,7 +117,7 @@ class PoseEstimator:
         model: nn.Module | str,
         device: str | torch.device | None = None,
         flip_test: bool = True,
-        decoder: Decoder = "argmax",
+        decoder: Decoding | None = None,
         batch_size: int = 32,
         checkpoint_path: str | os.PathLike | None = None,
         input_size: tuple[int, int] | None = None,
@@ -121,29 +125,32 @@ class PoseEstimator:
         amp: torch.dtype | None = None,
     ) -> None:
         if isinstance(model, str):
-            from ..factory import create_model
-
             model = create_model(model, pretrained=checkpoint_path is None, checkpoint_path=checkpoint_path)
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if decoder not in ("argmax", "dark"):
-            raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        meta = model.pose_meta
+        if meta.num_joints == 0:
+            raise ValueError("the model has no heatmap head (num_joints=0); create it with a head to estimate poses")
+        codec: HeatmapCodec = meta.codec
+        if input_size is not None:
+            codec = replace(codec, input_size=tuple(input_size), heatmap_size=None, blur_kernel_size=None)
+        if decoder is not None:
+            if decoder not in ("argmax", "dark"):
+                raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
+            codec = replace(codec, decoding=decoder)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if amp is not None and self.device.type != "cuda":
             raise ValueError(f"amp={amp} needs a CUDA device; the CPU path runs in float32 (device={self.device})")
         self.amp = amp
         model = model.eval().to(self.device)
         self.model = optimize_for_inference(model) if optimize else model
-        pose_cfg = getattr(model, "pose_cfg", None)
-        self.input_size = tuple(input_size or (pose_cfg.input_size if pose_cfg else (256, 192)))
-        mean = pose_cfg.mean if pose_cfg else model.pretrained_cfg["mean"]
-        std = pose_cfg.std if pose_cfg else model.pretrained_cfg["std"]
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
-        self.keypoints: KeypointSet = model.keypoints
+        self.codec = codec
+        self.input_size = codec.input_size
+        self.mean = torch.tensor(meta.mean, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(meta.std, device=self.device).view(1, -1, 1, 1)
+        self.keypoints: KeypointSet = meta.keypoints
         self.flip_test = flip_test
-        self.decoder: Decoder = decoder
         self.batch_size = batch_size
 
     @torch.inference_mode()
@@ -155,12 +162,9 @@ class PoseEstimator:
                 heatmaps = self.model(batch).float()
                 if self.flip_test:
                     flipped = flip_back(self.model(batch.flip(-1)).float(), self.keypoints.flip_index)
-                    heatmaps = (heatmaps + shift_flipped(flipped)) * 0.5
+                    heatmaps = (heatmaps + (shift_flipped(flipped) if self.codec.shift_flipped else flipped)) * 0.5
                 outputs.append(heatmaps)
-        return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self._heatmap_size())
-
-    def _heatmap_size(self) -> tuple[int, int]:
-        return self.input_size[0] // 4, self.input_size[1] // 4
+        return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self.codec.heatmap_size)
 
     @torch.inference_mode()
     def predict(
@@ -200,7 +204,7 @@ class PoseEstimator:
             xyxy = _as_boxes(image_boxes, box_format, size, index)
             center, scale = box_to_center_scale(xyxy, self.input_size, box_format="xyxy")
             if len(xyxy):
-                matrices = get_affine_transform(center, scale, self.input_size)
+                matrices = self.codec.crop_transform(center, scale)
                 crops.append(crop_affine(rgb.to(self.device, torch.float32) / 255.0, matrices, self.input_size))
             centers.append(center)
             scales.append(scale)
@@ -212,8 +216,8 @@ class PoseEstimator:
         else:
             batch = torch.zeros(0, 3, *self.input_size, device=self.device)
         heatmaps = self.heatmaps(batch)
-        coords, scores = decode_heatmaps(heatmaps, self.decoder)
-        points = heatmap_to_image(coords, torch.cat(centers), torch.cat(scales), self._heatmap_size())
+        coords, scores = self.codec.decode(heatmaps)
+        points = self.codec.to_image(coords, torch.cat(centers), torch.cat(scales))
         keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
         areas = region_area(torch.cat(scales)).numpy()
         results, start = [], 0

@@ -15,10 +15,9 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..codec import HeatmapCodec, apply_affine, box_to_center_scale, crop_affine, region_area
+from ..keypoints import COCO_KEYPOINTS, KeypointSet
 from ..pose.images import load_image
-from ..pose.keypoints import COCO_KEYPOINTS, KeypointSet
-from ..pose.transforms import apply_affine, box_to_center_scale, crop_affine, get_affine_transform, region_area
-from .targets import encode_heatmaps
 
 __all__ = ["Augmentation", "CocoKeypointDataset", "PersonRecord"]
 
@@ -85,12 +84,11 @@ class CocoKeypointDataset(Dataset):
     Args:
         annotation_file: COCO keypoint annotation JSON.
         image_dir: Folder of the images (``file_name`` is relative to it).
-        input_size: Network input ``(height, width)``.
+        codec: Input size, crop geometry and target encoding: the model's (``model.pose_meta.codec``); the
+            original HRNet's at 256x192 by default.
         train: Apply :class:`Augmentation`; otherwise deterministic crops for evaluation.
         keypoints: Keypoint metadata; read from the category by default.
         augmentation: Augmentation settings (training only).
-        sigma: Gaussian sigma of the targets, in heatmap pixels.
-        unbiased_encoding: UDP-style target encoding.
         upper_body: Joint indices of the upper body for the half-body crop (COCO's 0-10 for COCO keypoints;
             half-body is off for other sets unless given).
         mean: Input normalisation mean (RGB in [0, 1]).
@@ -102,12 +100,10 @@ class CocoKeypointDataset(Dataset):
         self,
         annotation_file: str | os.PathLike,
         image_dir: str | os.PathLike,
-        input_size: tuple[int, int] = (256, 192),
+        codec: HeatmapCodec | None = None,
         train: bool = True,
         keypoints: KeypointSet | None = None,
         augmentation: Augmentation | None = None,
-        sigma: float = 2.0,
-        unbiased_encoding: bool = False,
         upper_body: Sequence[int] | None = None,
         mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
         std: Sequence[float] = IMAGENET_DEFAULT_STD,
@@ -117,12 +113,10 @@ class CocoKeypointDataset(Dataset):
             raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
         self.annotation_file = Path(annotation_file)
         self.image_dir = Path(image_dir)
-        self.input_size = tuple(input_size)
-        self.heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+        self.codec = codec or HeatmapCodec()
+        self.input_size = self.codec.input_size
         self.train = train
         self.augmentation = augmentation or Augmentation()
-        self.sigma = sigma
-        self.unbiased_encoding = unbiased_encoding
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
         data = json.loads(self.annotation_file.read_text())
@@ -179,7 +173,13 @@ class CocoKeypointDataset(Dataset):
         return len(self.records)
 
     def check_model(self, model: torch.nn.Module) -> None:
-        """Raise a ``ValueError`` when the model predicts another number of joints than the data has."""
+        """Raise a ``ValueError`` when the model predicts another number of joints than the data has, or was built
+        for another codec (input size, heatmap geometry) than the targets use."""
+        if model.pose_meta.codec != self.codec:
+            raise ValueError(
+                f"the model's codec {model.pose_meta.codec} differs from the data set's {self.codec}; build the "
+                "data set with codec=model.pose_meta.codec (or the model with input_size=...)"
+            )
         num = getattr(model, "num_joints", None)
         if num is not None and num != len(self.keypoints):
             raise ValueError(
@@ -228,13 +228,11 @@ class CocoKeypointDataset(Dataset):
                 joints[:, 0] = width - joints[:, 0] - 1
                 joints, visible = joints[self.keypoints.flip_index], visible[self.keypoints.flip_index]
                 center = torch.stack([width - center[0] - 1, center[1]])
-        matrix = get_affine_transform(center[None], scale[None], self.input_size, rotation)
+        matrix = self.codec.crop_transform(center[None], scale[None], rotation)
         crop = crop_affine(image.float() / 255.0, matrix, self.input_size)[0]
         crop = (crop - self.mean) / self.std
         joints = apply_affine(joints[None].double(), matrix)[0].float()
-        target, weight = encode_heatmaps(
-            joints[None], visible[None], self.input_size, self.heatmap_size, self.sigma, self.unbiased_encoding
-        )
+        target, weight = self.codec.encode(joints[None], visible[None])
         x, y, w, h = record.box
         meta = {
             "image_id": record.image_id,

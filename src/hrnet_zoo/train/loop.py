@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+from timm.utils.model import freeze
 from torch import nn
 
 __all__ = ["freeze_stages", "train_one_epoch"]
@@ -13,8 +14,9 @@ __all__ = ["freeze_stages", "train_one_epoch"]
 def freeze_stages(model: nn.Module, num_stages: int) -> list[str]:
     """Freeze the stem and the first ``num_stages`` stages (with the transitions into them) of a pose model.
 
-    Frozen parameters stop receiving gradients and their BatchNorms keep their running statistics (call this
-    again after ``model.train()``, or use the returned names). ``num_stages`` from 0 (nothing) to 4.
+    Uses timm's ``freeze``: the parameters stop receiving gradients and their BatchNorms become
+    ``FrozenBatchNorm2d``, so the running statistics stay fixed through ``model.train()`` as well (as in timm and
+    mmpose). ``num_stages`` from 0 (nothing) to 4.
 
     Returns:
         Names of the frozen submodules.
@@ -28,12 +30,7 @@ def freeze_stages(model: nn.Module, num_stages: int) -> list[str]:
     names = ["stem", "stage1"]
     for transition, stage in backbone.stage_names[: num_stages - 1]:
         names += [transition, stage]
-    for name in names:
-        part = getattr(backbone, name)
-        part.requires_grad_(False)
-        for m in part.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
+    freeze(model, [f"backbone.{name}" for name in names])
     return names
 
 

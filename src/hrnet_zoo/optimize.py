@@ -1,4 +1,4 @@
-"""Inference-time optimisation: BatchNorm folded into the convolutions, channels-last memory format."""
+"""Optimising models for inference: BatchNorm folded into the convolutions, channels-last memory format."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import itertools
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from .layers import BasicBlock, Bottleneck, Stem
 
@@ -21,7 +22,8 @@ def fold_batch_norms(model: nn.Module) -> int:
 
     Pairs are taken from the HRNet containers (``nn.Sequential``, the residual blocks and the stem), where a
     convolution registered right before a BatchNorm of matching width is always applied right before it. The
-    folded BatchNorm becomes an ``nn.Identity``. The model must be in eval mode (running statistics are used).
+    folded BatchNorm (or frozen BatchNorm, see :func:`hrnet_zoo.train.freeze_stages`) becomes an ``nn.Identity``.
+    The model must be in eval mode (running statistics are used).
     """
     if model.training:
         raise ValueError(
@@ -32,7 +34,8 @@ def fold_batch_norms(model: nn.Module) -> int:
         if not isinstance(module, _FOLDABLE):
             continue
         for (conv_name, conv), (bn_name, bn) in itertools.pairwise(list(module.named_children())):
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.num_features == conv.out_channels:
+            is_norm = isinstance(bn, (nn.BatchNorm2d, FrozenBatchNorm2d))
+            if isinstance(conv, nn.Conv2d) and is_norm and bn.weight.shape[0] == conv.out_channels:
                 setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
                 setattr(module, bn_name, nn.Identity())
                 folded += 1

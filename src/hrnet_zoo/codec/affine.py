@@ -19,6 +19,7 @@ __all__ = [
     "center_scale_to_box",
     "crop_affine",
     "get_affine_transform",
+    "get_udp_transform",
     "region_area",
 ]
 
@@ -99,6 +100,38 @@ def get_affine_transform(
     # Solve [x, y, 1] @ M.T = [u, v] for the three pairs.
     ones = torch.ones(n, 3, 1, dtype=torch.float64)
     return torch.linalg.solve(torch.cat([src.double(), ones], dim=2), dst.double()).transpose(1, 2)
+
+
+def get_udp_transform(
+    center: Tensor, scale: Tensor, output_size: tuple[int, int], rotation: Tensor | float = 0.0, inverse: bool = False
+) -> Tensor:
+    """UDP's unbiased crop (mmpose's ``get_warp_matrix``), batched.
+
+    The region of ``scale * 200`` pixels around ``center`` is mapped so that its extent spans
+    ``output_size - 1`` pixels (pixel centres to pixel centres), rotated by ``rotation`` degrees.
+
+    Returns:
+        ``(N, 2, 3)`` float64 matrices, image-to-output (output-to-image with ``inverse=True``).
+    """
+    center = torch.as_tensor(center, dtype=torch.float64).reshape(-1, 2).cpu()
+    size = torch.as_tensor(scale, dtype=torch.float64).reshape(-1, 2).cpu() * PIXEL_STD
+    n = center.shape[0]
+    theta = torch.as_tensor(rotation, dtype=torch.float64).expand(n) * (math.pi / 180.0)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    out = torch.tensor([output_size[1] - 1.0, output_size[0] - 1.0], dtype=torch.float64)
+    sx, sy = out[0] / size[:, 0], out[1] / size[:, 1]
+    cx, cy = center.unbind(1)
+    matrix = torch.stack(
+        [
+            torch.stack([cos * sx, -sin * sx, sx * (-cx * cos + cy * sin + 0.5 * size[:, 0])], dim=1),
+            torch.stack([sin * sy, cos * sy, sy * (-cx * sin - cy * cos + 0.5 * size[:, 1])], dim=1),
+        ],
+        dim=1,
+    )
+    if not inverse:
+        return matrix
+    full = torch.cat([matrix, matrix.new_tensor([0.0, 0.0, 1.0]).expand(n, 1, 3)], dim=1)
+    return torch.linalg.inv(full)[:, :2]
 
 
 def _three_points(a: Tensor, b: Tensor) -> Tensor:

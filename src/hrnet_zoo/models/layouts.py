@@ -1,4 +1,4 @@
-"""Checkpoint layouts: detect and convert the original and OpenMMLab key layouts to the package's own.
+"""Checkpoint key layouts: detect them and rename them to the package's own.
 
 The package's layout differs from the original implementation's only in names:
 
@@ -13,7 +13,10 @@ original (``pose_hrnet_w32_256x192.pth``)     hrnet_zoo
 ``final_layer.*``                             ``head.*``
 ============================================  ==========================================
 
-OpenMMLab checkpoints hold the original names under ``backbone.`` and ``keypoint_head.final_layer.``.
+OpenMMLab checkpoints hold the original names under ``backbone.``, with the head under
+``keypoint_head.final_layer.`` (mmpose 0.x) or ``head.final_layer.`` (mmpose 1.x). timm's ImageNet HRNet
+classifiers hold the original backbone names plus a classification head (``incre_modules``, ``downsamp_modules``,
+``final_layer``, ``classifier``), which is dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Literal, TypeVar
 
 __all__ = ["Layout", "detect_layout", "original_to_package", "strip_wrappers", "to_package_layout"]
 
-Layout = Literal["hrnet_zoo", "original", "openmmlab"]
+Layout = Literal["hrnet_zoo", "original", "openmmlab", "openmmlab1", "timm_imagenet"]
 V = TypeVar("V")
 
 _ORIGINAL_RULES = (
@@ -36,6 +39,8 @@ _ORIGINAL_RULES = (
     (re.compile(r"^final_layer\."), "head."),
 )
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_IMAGENET_HEAD = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.")
+_OPENMMLAB_HEADS = {"openmmlab": "keypoint_head.final_layer.", "openmmlab1": "head.final_layer."}
 
 
 def strip_wrappers(state_dict: Mapping[str, V]) -> dict[str, V]:
@@ -57,13 +62,14 @@ def detect_layout(state_dict: Mapping[str, object]) -> Layout:
     if any(k.startswith("backbone.stem.") for k in keys):
         return "hrnet_zoo"
     if "backbone.conv1.weight" in keys:
-        return "openmmlab"
+        return "openmmlab1" if any(k.startswith("head.final_layer.") for k in keys) else "openmmlab"
     if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
-        return "original"
+        imagenet = any(k.startswith(("incre_modules.", "classifier.")) for k in keys)
+        return "timm_imagenet" if imagenet else "original"
     sample = ", ".join(sorted(keys)[:5]) or "no keys"
     raise ValueError(
         "the checkpoint is not an HRNet checkpoint in a known layout (hrnet_zoo, original "
-        f"deep-high-resolution-net, OpenMMLab): its first keys are {sample}"
+        f"deep-high-resolution-net, OpenMMLab 0.x/1.x, timm ImageNet): its first keys are {sample}"
     )
 
 
@@ -76,25 +82,37 @@ def original_to_package(key: str) -> str:
     return key
 
 
-def to_package_layout(state_dict: Mapping[str, V]) -> dict[str, V]:
+def _to_original(key: str, layout: Layout) -> str | None:
+    """The original-layout name of ``key``; ``None`` to drop it; the key itself when the layout does not know it."""
+    if layout == "timm_imagenet":
+        return None if key.startswith(_IMAGENET_HEAD) else key
+    if layout in _OPENMMLAB_HEADS:
+        head = _OPENMMLAB_HEADS[layout]
+        if key.startswith("backbone."):
+            return key[len("backbone.") :]
+        if key.startswith(head):
+            return "final_layer." + key[len(head) :]
+        return "\0" + key  # unknown to the layout: kept as is, reported as unexpected by a strict load
+    return key
+
+
+def to_package_layout(state_dict: Mapping[str, V]) -> tuple[dict[str, V], Layout]:
     """Convert a state dict of any known layout to the package's layout, keeping the key order.
 
-    Keys the layout does not know (e.g. an OpenMMLab ``keypoint_head`` with extra layers) are kept as they are,
-    so that a strict load reports them as unexpected.
+    Keys the layout does not know (e.g. an OpenMMLab head with extra layers) are kept as they are, so that a
+    strict load reports them as unexpected; timm's ImageNet classification head is dropped.
+
+    Returns:
+        The converted state dict and the layout it was in.
     """
     state_dict = strip_wrappers(state_dict)
     layout = detect_layout(state_dict)
     if layout == "hrnet_zoo":
-        return dict(state_dict)
+        return state_dict, layout
     out = {}
     for key, value in state_dict.items():
-        if layout == "openmmlab":
-            if key.startswith("backbone."):
-                key = key[len("backbone.") :]
-            elif key.startswith("keypoint_head.final_layer."):
-                key = key[len("keypoint_head.") :]
-            else:
-                out[key] = value
-                continue
-        out[original_to_package(key)] = value
-    return out
+        original = _to_original(key, layout)
+        if original is None:
+            continue
+        out[original[1:] if original.startswith("\0") else original_to_package(original)] = value
+    return out, layout

@@ -1,4 +1,7 @@
-"""Keypoint metadata: names, skeleton, left/right flip pairs and COCO OKS sigmas."""
+"""Keypoint metadata: names, skeleton, left/right flip pairs and OKS sigmas.
+
+Pure data at the bottom of the package: this module imports nothing else of hrnet_zoo.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["COCO_KEYPOINTS", "MPII_KEYPOINTS", "KeypointSet", "get_keypoint_set"]
+__all__ = ["COCO_KEYPOINTS", "MPII_KEYPOINTS", "KeypointSet", "generic_keypoints", "get_keypoint_set"]
 
 
 @dataclass(frozen=True)
@@ -87,15 +90,22 @@ class KeypointSet:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KeypointSet:
-        """Inverse of :meth:`to_dict`."""
-        sigmas = data.get("sigmas")
-        return cls(
-            name=data["name"],
-            names=tuple(data["names"]),
-            skeleton=tuple(tuple(p) for p in data.get("skeleton", ())),
-            flip_pairs=tuple(tuple(p) for p in data.get("flip_pairs", ())),
-            sigmas=None if sigmas is None else tuple(sigmas),
-        )
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: A missing or malformed field (the message names it).
+        """
+        try:
+            sigmas = data.get("sigmas")
+            return cls(
+                name=str(data["name"]),
+                names=tuple(str(n) for n in data["names"]),
+                skeleton=tuple((int(a), int(b)) for a, b in data.get("skeleton") or ()),
+                flip_pairs=tuple((int(a), int(b)) for a, b in data.get("flip_pairs") or ()),
+                sigmas=None if sigmas is None else tuple(float(s) for s in sigmas),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"malformed keypoint set ({type(err).__name__}: {err}): {data!r:.200}") from err
 
 
 # fmt: off
@@ -134,6 +144,11 @@ MPII_KEYPOINTS = KeypointSet(
 # fmt: on
 
 _KEYPOINT_SETS = {s.name: s for s in (COCO_KEYPOINTS, MPII_KEYPOINTS)}
+
+
+def generic_keypoints(num_joints: int) -> KeypointSet:
+    """Placeholder metadata for a head without named keypoints: ``joint_0`` ... (no skeleton, no flip pairs)."""
+    return KeypointSet("custom", tuple(f"joint_{i}" for i in range(num_joints)))
 
 
 def get_keypoint_set(name: str) -> KeypointSet:

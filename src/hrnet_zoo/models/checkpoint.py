@@ -1,0 +1,203 @@
+"""Reading checkpoint files and loading them into models: the one path every weight source goes through.
+
+Keys are converted to the package layout once (:mod:`hrnet_zoo.models.layouts`), then every key, shape and value is
+checked against the model before anything is copied, so a model is never half-loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from timm.models import adapt_input_conv
+from torch import Tensor, nn
+
+from .layouts import to_package_layout
+
+__all__ = ["CheckpointMismatchError", "load_checkpoint", "read_checkpoint"]
+
+_logger = logging.getLogger(__name__)
+_NESTED_KEYS = ("state_dict", "model", "model_state_dict")
+_SAFETENSORS_MAGIC_OFFSET = 8  # a safetensors file starts with an 8-byte header length, then '{'
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model; nothing was loaded."""
+
+
+def _is_safetensors(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(_SAFETENSORS_MAGIC_OFFSET + 1)
+    return len(head) == _SAFETENSORS_MAGIC_OFFSET + 1 and head[-1:] == b"{"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
+    """Read the tensors of a safetensors or PyTorch checkpoint file (format told by its content, not its name).
+
+    PyTorch files are read with ``weights_only=True``: no pickled code is executed. A training checkpoint that
+    nests its weights under ``state_dict`` or ``model`` (OpenMMLab, many training scripts) is unwrapped.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is truncated, corrupted or holds no tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
+    try:
+        if _is_safetensors(path):
+            data: object = load_file(str(path))
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # safetensors and torch raise many different types for damaged files
+        raise ValueError(
+            f"could not read checkpoint {str(path)!r} ({type(err).__name__}: {str(err)[:200]}); the file may be "
+            "truncated or corrupted, or not a .safetensors / PyTorch weights file"
+        ) from err
+    for key in _NESTED_KEYS:
+        if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
+            data = data[key]
+            break
+    if not isinstance(data, Mapping) or not data or not all(isinstance(v, Tensor) for v in data.values()):
+        raise ValueError(f"checkpoint {str(path)!r} does not hold a state dict of tensors")
+    return dict(data)
+
+
+def _describe(keys: list[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown} (+{len(keys) - limit} more)" if len(keys) > limit else shown
+
+
+def _bad_values(state_dict: Mapping[str, Tensor], own: Mapping[str, Tensor]) -> list[str]:
+    """Tensors that cannot be copied faithfully: meta or sparse storage, another kind of dtype, non-finite values."""
+    bad = []
+    for key, value in state_dict.items():
+        target = own.get(key)
+        if target is None:
+            continue
+        if value.is_meta or value.layout != torch.strided:
+            bad.append(f"{key} ({'meta' if value.is_meta else value.layout} tensor holds no plain values)")
+        elif target.is_floating_point() and (not value.is_floating_point() or value.is_complex()):
+            bad.append(f"{key} (dtype {value.dtype}, model {target.dtype})")
+        elif value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad.append(f"{key} (holds NaN or infinite values)")
+    return bad
+
+
+def _head_name(model: nn.Module) -> str:
+    return str(getattr(model, "pretrained_cfg", {}).get("classifier") or "head")
+
+
+def load_checkpoint(
+    model: nn.Module,
+    checkpoint: str | os.PathLike | Mapping[str, Tensor],
+    *,
+    strict: bool = True,
+    reset_head: bool = False,
+    adapt_input: bool = False,
+) -> list[str]:
+    """Load a checkpoint file or state dict of any known layout into a pose or feature model, checked first.
+
+    Args:
+        model: An ``HRNetPose`` or ``HRNetFeatures`` model.
+        checkpoint: Path of a safetensors/PyTorch file, or a state dict (package, original, OpenMMLab 0.x/1.x or
+            timm ImageNet layout; the ImageNet classification head is dropped).
+        strict: Require every model key to be present (``num_batches_tracked`` counters may always be absent).
+        reset_head: When the checkpoint's heatmap head has another number of joints, keep the model's freshly
+            initialised head (with a warning) instead of failing. Set it only when a different number of joints
+            was asked for.
+        adapt_input: Adapt the first convolution to the model's input channels (``timm.models.adapt_input_conv``)
+            when the checkpoint has another number.
+
+    Returns:
+        The model keys that were left as initialised.
+
+    Raises:
+        CheckpointMismatchError: Listing missing, unexpected, mis-shaped and unusable tensors; the model is
+            untouched.
+    """
+    from_file = isinstance(checkpoint, (str, os.PathLike))
+    source = f"checkpoint {os.fspath(checkpoint)!r}" if from_file else "state dict"
+    raw = read_checkpoint(checkpoint) if from_file else dict(checkpoint)
+    state_dict, layout = to_package_layout(raw)
+    own = model.state_dict()
+    head = _head_name(model) + "."
+    head_keys = {k for k in own if k.startswith(head)}
+    optional = set(getattr(model, "optional_checkpoint_keys", set)())
+    optional |= {k for k in own if k.endswith("num_batches_tracked")}
+    # Frozen BatchNorms (timm.utils.freeze) have no step counter: the checkpoint's are not needed then.
+    state_dict = {k: v for k, v in state_dict.items() if k in own or not k.endswith("num_batches_tracked")}
+    if layout == "timm_imagenet":  # a classifier: its extra fusion paths have no place in the pose network
+        state_dict = {k: v for k, v in state_dict.items() if k in own or ".fuse.paths." not in k}
+        optional |= head_keys
+    if not head_keys:  # a features-only model has no head: drop the checkpoint's
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
+    weight = state_dict.get(head + "weight")
+    if weight is not None and head + "weight" in own and weight.shape != own[head + "weight"].shape:
+        ckpt_joints, model_joints = weight.shape[0], own[head + "weight"].shape[0]
+        if not reset_head:
+            raise CheckpointMismatchError(
+                f"the {source} predicts {ckpt_joints} joints but the model has {model_joints}; nothing was loaded. "
+                f"Create the model with num_joints={ckpt_joints}, or pass num_joints={model_joints} explicitly to "
+                "keep the backbone and re-initialise the head"
+            )
+        _logger.warning(
+            "%s predicts %d joints, the model %d: its head is not loaded and stays freshly initialised",
+            source,
+            ckpt_joints,
+            model_joints,
+        )
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
+        optional |= head_keys
+    first_conv = str(getattr(model, "pretrained_cfg", {}).get("first_conv") or "backbone.stem.conv1") + ".weight"
+    if adapt_input and first_conv in state_dict and first_conv in own:
+        ckpt_in, model_in = state_dict[first_conv].shape[1], own[first_conv].shape[1]
+        if ckpt_in != model_in:
+            state_dict[first_conv] = adapt_input_conv(model_in, state_dict[first_conv])
+            _logger.info("adapted %s from %d to %d input channels", first_conv, ckpt_in, model_in)
+    _check(model, own, state_dict, optional, strict, source)
+    model.load_state_dict(state_dict, strict=False)
+    left = [k for k in own if k not in state_dict]
+    fresh_head = layout == "timm_imagenet" or reset_head  # a new head was asked for: no news that it stays new
+    reported = [k for k in left if not k.endswith("num_batches_tracked") and not (fresh_head and k in head_keys)]
+    if reported:
+        _logger.warning("%d model keys are not in the %s and stay initialised: %s", len(reported), source,
+                        _describe(reported))  # fmt: skip
+    return left
+
+
+def _check(
+    model: nn.Module,
+    own: Mapping[str, Tensor],
+    state_dict: Mapping[str, Tensor],
+    optional: set[str],
+    strict: bool,
+    source: str,
+) -> None:
+    """Raise :class:`CheckpointMismatchError` listing every problem, before anything is copied."""
+    missing = [k for k in own if k not in state_dict and k not in optional] if strict else []
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in state_dict and state_dict[k].shape != own[k].shape
+    ]
+    unusable = _bad_values(state_dict, own)
+    if not (missing or unexpected or mismatched or unusable):
+        return
+    problems = []
+    if missing:
+        problems.append(f"missing in the {source} ({len(missing)}): {_describe(missing)}")
+    if unexpected:
+        problems.append(f"unexpected in the {source} ({len(unexpected)}): {_describe(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatch ({len(mismatched)}): {_describe(mismatched, 4)}")
+    if unusable:
+        problems.append(f"unusable tensors ({len(unusable)}): {_describe(unusable, 4)}")
+    raise CheckpointMismatchError(
+        f"the {source} does not fit {type(model).__name__}; nothing was loaded.\n  " + "\n  ".join(problems)
+    )

@@ -1,0 +1,250 @@
+"""Pretrained weights for a model: a local file, the Hugging Face Hub, then the upstream URL, then a clear error.
+
+Sources, in order, for ``create_model(name, pretrained=True)``:
+
+1. ``pretrained_cfg["file"]``: ``pretrained_cfg_overlay=dict(file=PATH)``, or the folder of a ``local-dir:`` model.
+2. The Hub repository of the tag (``PRETRAINED_CFGS``), or of an ``hf-hub:`` model, through
+   ``huggingface_hub``: its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and ``HF_TOKEN`` apply, and a tag's download
+   is pinned to its ``hf_hub_revision``.
+3. The tag's upstream checkpoint (``url``), verified against the SHA-256 prefix in its name, read with
+   ``weights_only=True``, converted once and cached as safetensors: later loads are pickle-free.
+
+Every file goes through :func:`hrnet_zoo.models.checkpoint.load_checkpoint`, and the model's
+``pose_meta.origin`` records what was loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from huggingface_hub import constants
+from safetensors.torch import save_file
+from torch import nn
+
+from ..hub.download import (
+    WEIGHTS_FILE,
+    WeightsUnavailableError,
+    cache_dir,
+    discard_download,
+    download_hub_file,
+    download_verified,
+    file_sha256,
+)
+from .checkpoint import CheckpointMismatchError, load_checkpoint, read_checkpoint
+from .layouts import to_package_layout
+from .meta import WeightsOrigin, weights_fingerprint
+from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
+
+__all__ = ["IMAGENET_HUB_IDS", "load_imagenet_backbone", "load_pretrained", "load_weights_file", "registered_cfg"]
+
+_logger = logging.getLogger(__name__)
+
+#: timm's ImageNet-1k classifiers with the same backbone as each pose architecture.
+IMAGENET_HUB_IDS = {
+    "hrnet_w18_small_pose": "timm/hrnet_w18_small_v2.ms_in1k",
+    "hrnet_w18_pose": "timm/hrnet_w18.ms_in1k",
+    "hrnet_w32_pose": "timm/hrnet_w32.ms_in1k",
+    "hrnet_w48_pose": "timm/hrnet_w48.ms_in1k",
+}
+
+
+def registered_cfg(model: nn.Module) -> PosePretrainedCfg | None:
+    """The registered configuration the model was built for (``None`` for ``hf-hub:``/``local-dir:`` models)."""
+    timm_cfg = model.pretrained_cfg
+    if timm_cfg.get("source") in ("hf-hub", "local-dir"):
+        return None
+    name = f"{timm_cfg['architecture']}.{timm_cfg.get('tag') or ''}".rstrip(".")
+    return PRETRAINED_CFGS.get(name)
+
+
+def fetch_upstream(url: str, sha256_prefix: str | None, cache: str | os.PathLike | None = None) -> Path:
+    """Path of the upstream checkpoint at ``url``, converted to the package layout and cached as safetensors.
+
+    The raw file is downloaded to a temporary folder, checked against ``sha256_prefix``, read with
+    ``weights_only=True`` and converted; only the converted file is kept.
+
+    Raises:
+        WeightsUnavailableError: Offline with nothing cached, or the download failed.
+        ValueError: Hash mismatch, or a file that is not a readable checkpoint (nothing is cached then).
+    """
+    cached = cache_dir(cache) / "upstream" / (Path(url.split("?")[0]).stem + ".safetensors")
+    if cached.is_file():
+        return cached
+    if constants.HF_HUB_OFFLINE:
+        raise WeightsUnavailableError(f"offline mode: {url} is not in the cache ({cached})")
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dict, _ = to_package_layout(read_checkpoint(download_verified(url, sha256_prefix, tmp)))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial")
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(partial), metadata={"source": url})
+    partial.replace(cached)
+    return cached
+
+
+def _supply_locally_hint(name: str, hf_hub_id: str | None, url: str | None) -> str:
+    lines = [f"To supply the weights of {name} locally:"]
+    if hf_hub_id:
+        lines.append(
+            f"  - download {WEIGHTS_FILE} of https://huggingface.co/{hf_hub_id} elsewhere and pass "
+            "pretrained_cfg_overlay=dict(file=PATH), or copy a Hugging Face cache here and set HF_HUB_OFFLINE=1"
+        )
+    if url:
+        lines.append(f"  - or download {url} and pass checkpoint_path=PATH (OpenMMLab .pth files load directly)")
+    lines.append("  - or pass checkpoint_path=PATH to an original deep-high-resolution-net .pth or a .safetensors file")
+    lines.append("  - CLI: hrnet-zoo predict ... --checkpoint PATH")
+    return "\n".join(lines)
+
+
+def load_pretrained(
+    model: nn.Module,
+    source: bool | str = True,
+    *,
+    reset_head: bool = False,
+    cache: str | os.PathLike | None = None,
+) -> str:
+    """Load the pretrained weights ``model.pretrained_cfg`` names into ``model``, trying each source in turn.
+
+    Args:
+        model: A pose or feature model built by the factory.
+        source: ``True`` for the configuration's weights, ``"imagenet"`` for timm's ImageNet backbone.
+        reset_head: The model was asked for another number of joints: keep its new head.
+        cache: Cache folder replacing the Hugging Face and hrnet_zoo defaults (``create_model(cache_dir=...)``).
+
+    Returns:
+        A description of the source that served the weights (also logged).
+
+    Raises:
+        WeightsUnavailableError: No source could be reached (the message lists ways to supply the weights).
+        ValueError: A downloaded file is corrupted or fails its hash (it is removed), or does not fit the model.
+    """
+    if source == "imagenet":
+        return load_imagenet_backbone(model, cache=cache)
+    if source is not True:
+        raise ValueError(f"pretrained must be True, False or 'imagenet', got {source!r}")
+    timm_cfg = model.pretrained_cfg
+    registered = registered_cfg(model)
+    name = registered.name if registered else str(timm_cfg.get("hf_hub_id") or timm_cfg.get("file") or "model")
+    local = timm_cfg.get("file")
+    if local:
+        path = Path(local) / WEIGHTS_FILE if Path(local).is_dir() else Path(local)
+        load_weights_file(model, path, reset_head=reset_head, adapt_input=True)
+        return _served(model, f"local file {path}")
+    hf_hub_id = registered.hf_hub_id if registered else timm_cfg.get("hf_hub_id")
+    url = registered.url if registered else None
+    if not (hf_hub_id or url):
+        raise WeightsUnavailableError(
+            f"{name} has no pretrained weights; use pretrained=False, pretrained='imagenet' or "
+            f"checkpoint_path=PATH. Models with weights: hrnet_zoo.list_pretrained()"
+        )
+    failures = []
+    if hf_hub_id:
+        revision = registered.hf_hub_revision if registered else None
+        try:
+            path = download_hub_file(hf_hub_id, WEIGHTS_FILE, revision, cache)
+        except Exception as err:  # any failure of this source falls through to the next
+            failures.append(f"Hugging Face Hub {hf_hub_id}/{WEIGHTS_FILE}: {type(err).__name__}: {err}")
+        else:
+            load_weights_file(model, path, reset_head=reset_head, adapt_input=True, from_tag=registered is not None,
+                              discard_bad=True)  # fmt: skip
+            return _served(model, f"Hugging Face Hub {hf_hub_id}")
+    if url:
+        try:
+            path = fetch_upstream(url, registered.sha256_prefix, cache)
+        except WeightsUnavailableError as err:
+            failures.append(f"upstream: {err}")
+        else:
+            load_weights_file(model, path, reset_head=reset_head, adapt_input=True, from_tag=True, discard_bad=True)
+            return _served(model, f"upstream {url} (converted copy {path})")
+    raise WeightsUnavailableError(
+        f"could not get the weights of {name}:\n  "
+        + "\n  ".join(line.splitlines()[0] for line in failures)
+        + "\n"
+        + _supply_locally_hint(name, hf_hub_id, url)
+    )
+
+
+def load_weights_file(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    reset_head: bool = False,
+    adapt_input: bool = False,
+    from_tag: bool = False,
+    discard_bad: bool = False,
+) -> list[str]:
+    """Load one weights file (:func:`~hrnet_zoo.models.checkpoint.load_checkpoint`) and record its origin.
+
+    ``model.pose_meta.origin`` becomes the tag's (provenance, metrics, license) when the file is the tag's: served
+    for it (``from_tag``), or the upstream file itself (its SHA-256 starts with the tag's prefix). An ``hf-hub:`` or
+    ``local-dir:`` model keeps the origin its ``config.json`` recorded when the weights match its fingerprint.
+    Otherwise the origin is the file, claiming nothing. A new head (``reset_head``) makes the weights derived.
+
+    Returns:
+        The model keys left as initialised.
+    """
+    path = Path(path)
+    try:
+        left = load_checkpoint(model, path, reset_head=reset_head, adapt_input=adapt_input)
+    except CheckpointMismatchError:
+        raise
+    except ValueError:  # unreadable: a damaged download is not kept
+        if discard_bad:
+            discard_download(path)
+        raise
+    fingerprint = weights_fingerprint(model)
+    meta, registered = model.pose_meta, registered_cfg(model)
+    if registered is not None and not from_tag and registered.sha256_prefix:
+        from_tag = file_sha256(path).startswith(registered.sha256_prefix)
+    if registered is not None and from_tag:
+        origin = registered.weights_origin(fingerprint)
+    elif meta.origin is not None and meta.origin.fingerprint == fingerprint:
+        origin = meta.origin
+    else:
+        origin = WeightsOrigin(name=f"file {path.name}", fingerprint=fingerprint)
+    model.pose_meta = replace(meta, origin=origin.derived(None) if reset_head else origin)
+    return left
+
+
+def _served(model: nn.Module, where: str) -> str:
+    origin = model.pose_meta.origin
+    metrics = ", ".join(f"{k}={v}" for k, v in (origin.metrics if origin else {}).items()) or "no reported metrics"
+    _logger.info("Loaded %s weights from %s (%s)", origin.name if origin and origin.name else "the", where, metrics)
+    return where
+
+
+def load_imagenet_backbone(
+    model: nn.Module, path: str | os.PathLike | None = None, cache: str | os.PathLike | None = None
+) -> str:
+    """Initialise the backbone from timm's ImageNet-1k HRNet classifier, as the paper's training did.
+
+    The stem, stage 1, transitions and stages load; timm's classification head (``incre_modules``,
+    ``downsamp_modules``, ``final_layer``, ``classifier``) is dropped, and the pose head stays initialised.
+
+    Args:
+        model: A pose or feature model.
+        path: A timm HRNet ImageNet checkpoint at hand; downloaded from the Hub when not given.
+        cache: Cache folder for the download.
+    """
+    arch = model.pretrained_cfg["architecture"]
+    if arch not in IMAGENET_HUB_IDS:
+        raise ValueError(f"no ImageNet weights are known for {arch}")
+    repo = IMAGENET_HUB_IDS[arch]
+    if path is None:
+        try:
+            path = download_hub_file(repo, WEIGHTS_FILE, cache=cache)
+        except Exception as err:
+            raise WeightsUnavailableError(
+                f"could not get {WEIGHTS_FILE} of {repo} ({type(err).__name__}); download it elsewhere and load it "
+                "with hrnet_zoo.models.load_imagenet_backbone(model, PATH)"
+            ) from err
+    left = load_checkpoint(model, path)
+    origin = WeightsOrigin(name=f"{repo} (ImageNet backbone)", license="apache-2.0")
+    model.pose_meta = replace(model.pose_meta, origin=origin.derived(None))
+    loaded = sum(1 for k in model.state_dict() if k not in left)
+    _logger.info("Initialised %d backbone tensors of %s from ImageNet weights (%s); the head stays initialised",
+                 loaded, type(model).__name__, repo)  # fmt: skip
+    return f"ImageNet {repo}"
