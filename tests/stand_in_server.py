@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
@@ -23,6 +24,12 @@ class _Handler(BaseHTTPRequestHandler):
         if "/resolve/" in path:  # Hub file URL: /{org}/{repo}/resolve/{revision}/{filename}
             repo, rest = path.lstrip("/").split("/resolve/", 1)
             body = self.server.files.get(f"/{repo}/{rest.split('/', 1)[1]}")
+        fault = self.server.faults.get(path) or self.server.faults.get(path.split("/resolve/")[0])
+        if fault == "500":
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if body is None:
             self.send_response(404)
             self.send_header("X-Error-Code", "EntryNotFound")
@@ -36,8 +43,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Repo-Commit", COMMIT)
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
-        if not head_only:
-            self.wfile.write(body)
+        if head_only:
+            return
+        if fault in ("cut", "stall"):  # half the body, then (after a stall) the connection closes
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            if fault == "stall":
+                time.sleep(self.server.stall_seconds)
+            self.close_connection = True
+            return
+        self.wfile.write(body)
 
     def do_HEAD(self) -> None:
         self._respond(head_only=True)
@@ -47,13 +62,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class StandInServer(ThreadingHTTPServer):
-    """Serves ``files`` (URL path -> bytes); Hub-style ``/{repo}/resolve/{rev}/{file}`` maps to ``/{repo}/{file}``."""
+    """Serves ``files`` (URL path -> bytes); Hub-style ``/{repo}/resolve/{rev}/{file}`` maps to ``/{repo}/{file}``.
+
+    ``faults`` (URL path, or a Hub repository's ``/{org}/{repo}`` -> fault) injects failures into GET requests:
+    ``"500"`` (server error), ``"cut"`` (half the body, then the connection closes) and ``"stall"`` (half the
+    body, then nothing for ``stall_seconds``).
+    """
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files: dict[str, bytes] = {}
+        self.faults: dict[str, str] = {}
+        self.stall_seconds = 4.0
         self.requests: list[tuple[str, str]] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

@@ -50,3 +50,9 @@ def test_weights_example(tmp_path):
     )
     assert "outputs identical to the source: True" in out
     assert (tmp_path / "hub" / "config.json").is_file()
+
+
+def test_timm_citizen_example(tmp_path):
+    out = run(str(REPO / "examples" / "timm_citizen.py"), "--out", str(tmp_path / "m"))
+    assert "reloaded through timm with the same metadata: True" in out
+    assert "features (getter): [(1, 36, 16, 16), (1, 144, 4, 4)]" in out and "UDP targets: (1, 4, 32, 32)" in out

@@ -9,8 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
-import types
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -31,33 +29,6 @@ from .stand_in_server import StandInServer
 
 ARCH = "hrnet_w18_small_pose"
 REPO_ID = "hrnet-zoo/test-w18-small"
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    """huggingface_hub retries unreachable hosts with sleeps of up to 8 s; keep the retries, skip the waiting."""
-    import huggingface_hub.utils._http as http
-
-    monkeypatch.setattr(http, "time", types.SimpleNamespace(sleep=lambda s: None, time=time.time))
-
-
-@pytest.fixture
-def server(monkeypatch):
-    """The stand-in, given to huggingface_hub as its endpoint (what HF_ENDPOINT sets at import)."""
-    with StandInServer() as srv:
-        monkeypatch.setattr(constants, "ENDPOINT", srv.url)
-        monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", srv.url + "/{repo_id}/resolve/{revision}/{filename}"
-        )
-        yield srv
-
-
-@pytest.fixture
-def source_model():
-    model = hrnet_zoo.create_model(ARCH).eval()
-    for p in model.parameters():
-        p.data.normal_(0, 0.05)
-    return model
 
 
 def openmmlab_bytes(model) -> bytes:
@@ -127,7 +98,7 @@ def test_corrupted_hub_file_is_not_kept(server, monkeypatch, source_model):
     server.files[f"/{REPO_ID}/model.safetensors"] = save(source_model.state_dict())[:-1000]
     model = hrnet_zoo.create_model(ARCH)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(ValueError, match="truncated or corrupted"):
+    with pytest.raises(WeightsUnavailableError, match="truncated or corrupted"):
         load_pretrained(model)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     cached = list(Path(constants.HF_HUB_CACHE).rglob("model.safetensors"))
@@ -152,7 +123,7 @@ def test_upstream_hash_mismatch(server, monkeypatch, source_model):
     data = openmmlab_bytes(source_model)
     cfg = register(monkeypatch, server, data)
     server.files[f"/mmpose/{Path(cfg.url).name}"] = data[:-10] + b"0123456789"  # same size, other content
-    with pytest.raises(ValueError, match="failed verification"):
+    with pytest.raises(WeightsUnavailableError, match="failed verification"):
         hrnet_zoo.create_model(ARCH, pretrained=True)
     assert not (cache_dir() / "upstream").exists() or list((cache_dir() / "upstream").iterdir()) == []
 

@@ -12,12 +12,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import __version__
 from .evaluation import evaluate, find_coco_split, format_stats
 from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
-from .hub.download import WeightsUnavailableError
-from .hub.publish import convert_checkpoint, push_folder
+from .hub.download import WEIGHTS_FILE, WeightsUnavailableError
+from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
 from .optimize import optimize_for_inference
+from .output_files import check_output_dir, finite_records, plan_outputs, write_json
 from .pose import PoseEstimator, draw_poses, load_image, save_image
 
 __all__ = ["main"]
@@ -41,70 +43,116 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _load_boxes(path: str | None) -> dict[str, list]:
     if path is None:
         return {}
-    data = json.loads(Path(path).read_text())
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"--boxes file {path!r} does not exist")
+    try:
+        data = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"--boxes file {path!r} is not JSON ({err})") from err
     if not isinstance(data, dict):
-        raise ValueError(
-            f'{path} must map image paths or file names to lists of boxes, e.g. {{"a.jpg": [[x, y, w, h]]}}'
-        )
+        example = '{"a.jpg": [[x, y, w, h]]}'
+        raise ValueError(f"--boxes file {path!r} must map image paths or file names to lists of boxes, e.g. {example}")
     return data
+
+
+def _device(name: str | None) -> torch.device:
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA when available)."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: no CUDA device is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r} is not supported; use cpu, cuda or cuda:N")
+    return device
 
 
 def _create_model(args: argparse.Namespace) -> torch.nn.Module:
     """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given."""
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
     return create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    boxes = _load_boxes(args.boxes)
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
-        print(f"error: image file(s) not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    boxes = _load_boxes(args.boxes)
+    device = _device(args.device)
+    out_dir = check_output_dir(args.out_dir)
+    stems = [Path(p).stem for p in args.images]
+    outputs = plan_outputs([out_dir / f"{s}{suffix}" for s in stems for suffix in (".json", "_pose.png")],
+                           args.images, args.overwrite)  # fmt: skip
     model = _create_model(args)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     estimator = PoseEstimator(
         model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size
     )
-    out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(args.images, desc="images", unit="img", disable=len(args.images) < 2):
+    for index, path in enumerate(tqdm(args.images, desc="images", unit="img", disable=len(args.images) < 2)):
+        json_path, png_path = outputs[2 * index], outputs[2 * index + 1]
         image_boxes = boxes.get(path, boxes.get(Path(path).name))
         result = estimator.predict(path, boxes=image_boxes, box_format=args.box_format)[0]
-        stem = Path(path).stem
-        (out_dir / f"{stem}.json").write_text(json.dumps(result.to_coco(stem), indent=1) + "\n")
+        records, dropped = finite_records(result.to_coco(stems[index]))
+        if dropped:
+            logging.getLogger("hrnet_zoo").warning(
+                "%s: %d person(s) with non-finite keypoints left out of %s", path, dropped, json_path.name
+            )
+        write_json(json_path, records)
         drawn = draw_poses(load_image(path), result.keypoints, result.skeleton, result.boxes, args.threshold)
-        save_image(drawn, out_dir / f"{stem}_pose.png")
-        tqdm.write(f"{path}: {len(result.keypoints)} person(s) -> {out_dir / (stem + '.json')}, {stem}_pose.png")
+        save_image(drawn, png_path)
+        tqdm.write(f"{path}: {len(records)} person(s) -> {json_path}, {png_path.name}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     annotation, images = find_coco_split(args.coco_root, args.split)
-    estimator = PoseEstimator(_create_model(args), device=args.device, flip_test=args.flip, decoder=args.decoder)
+    device = _device(args.device)
+    estimator = PoseEstimator(_create_model(args), device=device, flip_test=args.flip, decoder=args.decoder)
     report = evaluate(estimator, annotation, images, detections=args.boxes, output=args.results)
     print(format_stats(report["stats"]))
     if args.out:
-        Path(args.out).write_text(json.dumps({"model": args.model, "split": args.split, **report["stats"]}, indent=1))
+        write_json(Path(args.out), {"model": args.model, "split": args.split, **report["stats"]})
     return 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    out = convert_checkpoint(args.src, args.out_dir, args.model)
-    print(f"wrote {out}/model.safetensors, config.json and README.md")
+    out_dir = check_output_dir(args.out_dir)
+    plan_outputs([out_dir / name for name in (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)], [args.src], args.overwrite)
+    if not Path(args.src).is_file():
+        raise FileNotFoundError(f"checkpoint {args.src!r} does not exist")
+    out = convert_checkpoint(args.src, out_dir, args.model)
+    print(f"wrote {out}/{WEIGHTS_FILE}, {CONFIG_FILE} and {CARD_FILE}")
     return 0
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    print(push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision))
+    try:
+        print(push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision))
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as err:  # network, authentication, offline mode: the Hub did not take the upload
+        raise ValueError(
+            f"could not upload {args.folder} to {args.repo_id}: {type(err).__name__}: {str(err).splitlines()[0]}; "
+            "check the network, HF_HUB_OFFLINE and your token (huggingface-cli login or HF_TOKEN)"
+        ) from err
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    size = tuple(args.input_size) if args.input_size else None
+    output = Path(args.output or f"{args.model}.{'onnx' if args.format == 'onnx' else 'pt2'}")
+    inputs = [args.checkpoint] if args.checkpoint else []
+    plan_outputs([output], inputs, args.overwrite)
     model = _create_model(args).eval()
     if args.optimize:
         model = optimize_for_inference(model, channels_last=False)
-    size = tuple(args.input_size) if args.input_size else None
-    output = Path(args.output or f"{args.model}.{'onnx' if args.format == 'onnx' else 'pt2'}")
     if args.format == "onnx":
         export_onnx(model, output, size)
     else:
@@ -116,6 +164,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hrnet-zoo``."""
     parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
+    parser.add_argument("--version", action="version", version=f"hrnet-zoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered models and pretrained tags with their metrics")
@@ -135,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files in --out-dir")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol")
@@ -157,12 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
     p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("convert", help="convert an original or OpenMMLab checkpoint to the Hub layout")
     p.add_argument("src", help="checkpoint file (.pth or .safetensors)")
     p.add_argument("out_dir", help="output folder")
     p.add_argument("--model", required=True, help="architecture or arch.tag the checkpoint belongs to")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier conversion in out_dir")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("push", help="upload a converted folder to the Hugging Face Hub")
@@ -185,8 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.INFO)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, WeightsUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, OSError, WeightsUnavailableError) as err:  # user errors: bad files, arguments, weights
+        message = str(err) if not isinstance(err, OSError) or not err.filename else f"{err.strerror}: {err.filename}"
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,7 @@ errors and checkpoints of any known layout."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ def _check_name(model_name: object) -> None:
         if not config.is_file():
             raise FileNotFoundError(f"{config} does not exist: 'local-dir:' expects a folder written by "
                                     "hrnet_zoo.save_pretrained (config.json + model.safetensors)")  # fmt: skip
+        try:
+            json.loads(config.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{config} is not valid JSON ({err}); write it again with save_pretrained") from err
     elif not model_name.startswith(_SOURCES) and not is_model(model_name):
         raise _unknown_name_error(model_name)
 
@@ -108,7 +113,15 @@ def create_model(
         >>> heatmaps = model(torch.randn(1, 3, 256, 192))  # (1, 17, 64, 48)
     """
     _check_name(model_name)
-    model = timm.create_model(model_name, pretrained=pretrained, **kwargs)
+    try:
+        model = timm.create_model(model_name, pretrained=pretrained, **kwargs)
+    except json.JSONDecodeError as err:  # an hf-hub: repository whose config.json is not JSON
+        raise ValueError(f"the config.json of {model_name} is not valid JSON ({err})") from err
+    except RuntimeError as err:
+        if str(err).startswith("Unknown model"):  # a config.json naming an architecture hrnet_zoo does not have
+            hint = "see hrnet_zoo.list_models()"
+            raise ValueError(f"{model_name} names an unknown architecture ({err}); {hint}") from err
+        raise
     if checkpoint_path is not None:
         # A new head is kept only when asked for by joints (num_classes follows timm: the file must fit).
         load_weights_file(model, checkpoint_path, reset_head="num_joints" in kwargs or "keypoints" in kwargs)

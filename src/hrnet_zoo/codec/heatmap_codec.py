@@ -16,6 +16,8 @@ __all__ = ["HEATMAP_STRIDE", "Decoding", "HeatmapCodec"]
 
 #: Heatmaps are predicted at 1/4 of the input size (the stride of HRNet's highest-resolution branch).
 HEATMAP_STRIDE = 4
+#: Largest network input side: a 2048x2048 person crop already takes gigabytes of activations.
+MAX_INPUT_SIDE = 2048
 
 Decoding = Literal["argmax", "dark", "udp"]
 
@@ -57,9 +59,15 @@ class HeatmapCodec:
     blur_kernel_size: int = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        input_size = tuple(int(v) for v in self.input_size)
-        if len(input_size) != 2 or min(input_size) < HEATMAP_STRIDE:
-            raise ValueError(f"input_size must be (height, width) of at least 4 pixels each, got {self.input_size}")
+        try:
+            input_size = tuple(int(v) for v in self.input_size)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"input_size must be (height, width) in pixels, got {self.input_size!r}") from err
+        if len(input_size) != 2 or not HEATMAP_STRIDE <= min(input_size) <= max(input_size) <= MAX_INPUT_SIDE:
+            raise ValueError(
+                f"input_size must be (height, width) with sides from {HEATMAP_STRIDE} to {MAX_INPUT_SIDE} pixels, "
+                f"got {self.input_size}"
+            )
         object.__setattr__(self, "input_size", input_size)
         heatmap_size = self.heatmap_size or (input_size[0] // HEATMAP_STRIDE, input_size[1] // HEATMAP_STRIDE)
         object.__setattr__(self, "heatmap_size", tuple(int(v) for v in heatmap_size))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,10 +12,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..coco_format import read_coco_keypoints, read_detections
+from ..output_files import finite_records, write_json
 from ..pose.predictor import PoseEstimator
 from .metrics import COCO_STAT_NAMES, coco_keypoint_ap, oks_nms, rescore
 
 __all__ = ["evaluate", "find_coco_split", "format_stats"]
+
+_logger = logging.getLogger(__name__)
 
 
 def find_coco_split(coco_root: str | os.PathLike, split: str = "val2017") -> tuple[Path, Path]:
@@ -49,6 +53,18 @@ def _boxes_per_image(
     return boxes
 
 
+def _check_keypoint_count(annotations: dict[str, Any], estimator: PoseEstimator, annotation_file: Path) -> None:
+    """Fail before any inference when the model predicts another number of joints than the data holds."""
+    counts = {len(c["keypoints"]) for c in annotations.get("categories", []) if c.get("keypoints")}
+    counts |= {len(a["keypoints"]) // 3 for a in annotations["annotations"] if a.get("keypoints")}
+    wrong = counts - {len(estimator.keypoints)}
+    if wrong:
+        raise ValueError(
+            f"the model predicts {len(estimator.keypoints)} joints but {annotation_file} has "
+            f"{'/'.join(map(str, sorted(counts)))} keypoints per person; evaluate a model made for this data set"
+        )
+
+
 def evaluate(
     estimator: PoseEstimator,
     annotation_file: str | os.PathLike,
@@ -72,9 +88,10 @@ def evaluate(
         ``{"stats": {name: value}, "results": [COCO results]}``; ``output`` also gets the results JSON.
     """
     annotation_file, image_dir = Path(annotation_file), Path(image_dir)
-    annotations = json.loads(annotation_file.read_text())
-    if isinstance(detections, (str, os.PathLike)):
-        detections = json.loads(Path(detections).read_text())
+    annotations = read_coco_keypoints(annotation_file)
+    if detections is not None:
+        detections = read_detections(detections)
+    _check_keypoint_count(annotations, estimator, annotation_file)
     boxes = _boxes_per_image(annotations, detections, det_score_threshold)
     images = {im["id"]: im for im in annotations["images"]}
     wanted = [i for i in (image_ids or images) if boxes.get(i)]
@@ -99,8 +116,11 @@ def evaluate(
                         "score": float(scores[p]),
                     }
                 )
+    results, dropped = finite_records(results)
+    if dropped:
+        _logger.warning("%d poses with non-finite keypoints are left out of the evaluation", dropped)
     if output is not None:
-        Path(output).write_text(json.dumps(results))
+        write_json(Path(output), results)
     stats = coco_keypoint_ap(annotations, results, sigmas=sigmas, image_ids=image_ids)
     return {"stats": stats, "results": results}
 

@@ -1,16 +1,21 @@
 """Fetching weight files: the Hugging Face Hub through ``huggingface_hub``, upstream URLs checked by SHA-256.
 
 Only files: this module knows nothing of models or key layouts (see :mod:`hrnet_zoo.models.weights`).
+
+Every download is bounded in time. Upstream downloads use a connect and read timeout of
+``$HRNET_ZOO_DOWNLOAD_TIMEOUT`` seconds (default 30) for each network operation; the Hub uses
+``huggingface_hub``'s ``HF_HUB_ETAG_TIMEOUT`` and ``HF_HUB_DOWNLOAD_TIMEOUT`` (10 s each by default).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import urllib.request
 from pathlib import Path
 
 from huggingface_hub import hf_hub_download
-from torch.hub import download_url_to_file
 
 __all__ = [
     "WEIGHTS_FILE",
@@ -18,6 +23,7 @@ __all__ = [
     "cache_dir",
     "discard_download",
     "download_hub_file",
+    "download_timeout",
     "download_verified",
     "file_sha256",
 ]
@@ -57,22 +63,61 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def download_timeout() -> float:
+    """Seconds a connection or a read of an upstream download may take: ``$HRNET_ZOO_DOWNLOAD_TIMEOUT``, or 30."""
+    value = os.environ.get("HRNET_ZOO_DOWNLOAD_TIMEOUT", "30")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"HRNET_ZOO_DOWNLOAD_TIMEOUT must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _remove_stale_partials(directory: Path) -> None:
+    """Remove what killed downloads left behind (``*.partial-<pid>`` of processes that no longer run)."""
+    for partial in directory.glob("*.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists() or int(pid) == os.getpid():
+            partial.unlink(missing_ok=True)
+
+
 def download_verified(url: str, sha256_prefix: str | None, directory: str | os.PathLike) -> Path:
     """Download ``url`` into ``directory`` and check that its SHA-256 starts with ``sha256_prefix``.
 
+    The file is written as ``NAME.partial-<pid>`` and renamed once complete and verified; partial files of
+    killed downloads are removed the next time. Each connection and read is bounded by
+    :func:`download_timeout`.
+
     Raises:
-        WeightsUnavailableError: The download failed.
+        WeightsUnavailableError: The download failed, stalled or was cut short (nothing is left behind).
         ValueError: The file's hash does not match (the file is removed).
     """
-    path = Path(directory) / Path(url.split("?")[0]).name
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(directory)
+    path = directory / Path(url.split("?")[0]).name
+    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    digest = hashlib.sha256()
     try:
-        download_url_to_file(url, str(path), progress=False)
-    except OSError as err:
-        raise WeightsUnavailableError(f"could not download {url}: {err}") from err
-    if sha256_prefix and not file_sha256(path).startswith(sha256_prefix):
-        path.unlink(missing_ok=True)
+        with urllib.request.urlopen(url, timeout=download_timeout()) as response, partial.open("wb") as out:
+            expected = response.headers.get("Content-Length")
+            received = 0
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+            if expected is not None and received != int(expected):
+                raise OSError(f"the transfer was cut short ({received} of {expected} bytes)")
+    except Exception as err:  # URLError, HTTPError, timeouts, cut connections: this source failed
+        partial.unlink(missing_ok=True)
+        raise WeightsUnavailableError(f"could not download {url}: {type(err).__name__}: {err}") from err
+    if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
+        partial.unlink(missing_ok=True)
         raise ValueError(f"the file downloaded from {url} failed verification: its SHA-256 does not start with "
                          f"{sha256_prefix}")  # fmt: skip
+    shutil.move(partial, path)
     return path
 
 

@@ -30,9 +30,12 @@ class CheckpointMismatchError(ValueError):
 
 
 def _is_safetensors(path: Path) -> bool:
+    """A safetensors file starts with its header's length (8 bytes, little-endian) and then the JSON header."""
     with path.open("rb") as f:
         head = f.read(_SAFETENSORS_MAGIC_OFFSET + 1)
-    return len(head) == _SAFETENSORS_MAGIC_OFFSET + 1 and head[-1:] == b"{"
+    if len(head) < _SAFETENSORS_MAGIC_OFFSET + 1 or head[-1:] != b"{":
+        return False
+    return int.from_bytes(head[:_SAFETENSORS_MAGIC_OFFSET], "little") < path.stat().st_size
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -52,7 +55,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
         if _is_safetensors(path):
             data: object = load_file(str(path))
         else:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            with path.open("rb") as f:  # a file object: torch.load would otherwise go by the file's suffix
+                data = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as err:  # safetensors and torch raise many different types for damaged files
         raise ValueError(
             f"could not read checkpoint {str(path)!r} ({type(err).__name__}: {str(err)[:200]}); the file may be "
@@ -136,8 +140,9 @@ def load_checkpoint(
         optional |= head_keys
     if not head_keys:  # a features-only model has no head: drop the checkpoint's
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
+    _check_widths(model, own, state_dict, source)
     weight = state_dict.get(head + "weight")
-    if weight is not None and head + "weight" in own and weight.shape != own[head + "weight"].shape:
+    if weight is not None and head + "weight" in own and weight.shape[0] != own[head + "weight"].shape[0]:
         ckpt_joints, model_joints = weight.shape[0], own[head + "weight"].shape[0]
         if not reset_head:
             raise CheckpointMismatchError(
@@ -168,6 +173,28 @@ def load_checkpoint(
         _logger.warning("%d model keys are not in the %s and stay initialised: %s", len(reported), source,
                         _describe(reported))  # fmt: skip
     return left
+
+
+def _branch_widths(state_dict: Mapping[str, Tensor]) -> list[int]:
+    """Branch widths of an HRNet state dict in the package layout, read from the transitions' convolutions."""
+    widths = []
+    for key, value in state_dict.items():
+        if key.startswith("backbone.transition") and key.endswith(".0.weight") and value.dim() == 4:
+            widths.append((int(key.split(".")[1][len("transition") :]), int(key.split(".")[3]), value.shape[0]))
+    return [w for _, _, w in sorted(set(widths))]
+
+
+def _check_widths(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Name the architecture mismatch when a checkpoint's branch widths differ from the model's (W18 into W32)."""
+    theirs, ours = _branch_widths(state_dict), _branch_widths(own)
+    if theirs and ours and theirs[:4] != ours[:4]:
+        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+        raise CheckpointMismatchError(
+            f"the {source} is for another HRNet width: its branches have {'/'.join(map(str, theirs[:4]))} "
+            f"channels (HRNet-W{theirs[0]}), the model {arch} has {'/'.join(map(str, ours[:4]))} "
+            f"(HRNet-W{ours[0]}); nothing was loaded. Create the model of the checkpoint's width, e.g. "
+            f"hrnet_w{theirs[0]}_pose"
+        )
 
 
 def _check(

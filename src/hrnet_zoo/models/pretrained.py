@@ -48,6 +48,8 @@ class PosePretrainedCfg:
             kept in ``paper_metrics["gflops"]``.
         hf_hub_id: Hugging Face Hub repository in the package's layout (``config.json`` + ``model.safetensors``).
         hf_hub_revision: Revision (commit, tag or branch) the Hub download is pinned to.
+        hf_hub_sha256: SHA-256 of the Hub repository's ``model.safetensors``, checked after download (recorded
+            when the repository is published).
         url: Direct download of the upstream checkpoint that serves the same network (fallback source).
         sha256_prefix: Leading hex digits of the upstream file's SHA-256, checked after download.
         license: License of the weights.
@@ -68,6 +70,7 @@ class PosePretrainedCfg:
     gmacs: float | None = None
     hf_hub_id: str | None = None
     hf_hub_revision: str | None = None
+    hf_hub_sha256: str | None = None
     url: str | None = None
     sha256_prefix: str | None = None
     license: str = "mit"

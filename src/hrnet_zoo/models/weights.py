@@ -15,15 +15,17 @@ Every file goes through :func:`hrnet_zoo.models.checkpoint.load_checkpoint`, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from huggingface_hub import constants
 from safetensors.torch import save_file
-from torch import nn
+from torch import Tensor, nn
 
 from ..hub.download import (
     WEIGHTS_FILE,
@@ -61,10 +63,21 @@ def registered_cfg(model: nn.Module) -> PosePretrainedCfg | None:
     return PRETRAINED_CFGS.get(name)
 
 
-def fetch_upstream(url: str, sha256_prefix: str | None, cache: str | os.PathLike | None = None) -> Path:
-    """Path of the upstream checkpoint at ``url``, converted to the package layout and cached as safetensors.
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
-    The raw file is downloaded to a temporary folder, checked against ``sha256_prefix``, read with
+
+def fetch_upstream(
+    url: str, sha256_prefix: str | None, cache: str | os.PathLike | None = None
+) -> Path | dict[str, Tensor]:
+    """The upstream checkpoint at ``url``, converted to the package layout: the cached safetensors file, or the
+    converted tensors themselves when the cache cannot be written (read-only, full; a warning says so).
+
+    The raw file is downloaded (bounded in time), checked against ``sha256_prefix``, read with
     ``weights_only=True`` and converted; only the converted file is kept.
 
     Raises:
@@ -76,13 +89,33 @@ def fetch_upstream(url: str, sha256_prefix: str | None, cache: str | os.PathLike
         return cached
     if constants.HF_HUB_OFFLINE:
         raise WeightsUnavailableError(f"offline mode: {url} is not in the cache ({cached})")
-    with tempfile.TemporaryDirectory() as tmp:
-        state_dict, _ = to_package_layout(read_checkpoint(download_verified(url, sha256_prefix, tmp)))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".partial")
-    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(partial), metadata={"source": url})
-    partial.replace(cached)
+    with tempfile.TemporaryDirectory(prefix="hrnet_zoo-") as tmp:
+        folder = cached.parent if _writable_folder(cached.parent) else Path(tmp)
+        raw = download_verified(url, sha256_prefix, folder)
+        try:
+            state_dict, _ = to_package_layout(read_checkpoint(raw))
+        finally:
+            raw.unlink(missing_ok=True)
+    partial = cached.with_suffix(f".partial-{os.getpid()}")
+    try:
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(partial), metadata={"source": url})
+        partial.replace(cached)
+    except Exception as err:  # read-only or full cache: the verified weights are still good
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        _logger.warning("could not cache the converted weights at %s (%s: %s); loading them from memory",
+                        cached, type(err).__name__, err)  # fmt: skip
+        return state_dict
     return cached
+
+
+def _check_hub_file(path: Path, registered: PosePretrainedCfg | None) -> None:
+    """Compare a tag's Hub file with the SHA-256 the tag records; a mismatch is removed from the cache."""
+    expected = registered.hf_hub_sha256 if registered else None
+    if expected and file_sha256(path) != expected:
+        discard_download(path)
+        raise ValueError(f"the downloaded file's SHA-256 differs from the one recorded for {registered.name}; "
+                         "it was removed from the cache")  # fmt: skip
 
 
 def _supply_locally_hint(name: str, hf_hub_id: str | None, url: str | None) -> str:
@@ -145,20 +178,27 @@ def load_pretrained(
         revision = registered.hf_hub_revision if registered else None
         try:
             path = download_hub_file(hf_hub_id, WEIGHTS_FILE, revision, cache)
-        except Exception as err:  # any failure of this source falls through to the next
-            failures.append(f"Hugging Face Hub {hf_hub_id}/{WEIGHTS_FILE}: {type(err).__name__}: {err}")
-        else:
+            _check_hub_file(path, registered)
             load_weights_file(model, path, reset_head=reset_head, adapt_input=True, from_tag=registered is not None,
                               discard_bad=True)  # fmt: skip
+        except CheckpointMismatchError:
+            raise  # the file is readable but for another model: no other source will fit better
+        except Exception as err:  # any other failure of this source falls through to the next
+            failures.append(f"Hugging Face Hub {hf_hub_id}/{WEIGHTS_FILE}: {type(err).__name__}: {err}")
+        else:
             return _served(model, f"Hugging Face Hub {hf_hub_id}")
     if url:
         try:
-            path = fetch_upstream(url, registered.sha256_prefix, cache)
-        except WeightsUnavailableError as err:
-            failures.append(f"upstream: {err}")
+            fetched = fetch_upstream(url, registered.sha256_prefix, cache)
+            load_weights_file(model, fetched, reset_head=reset_head, adapt_input=True, from_tag=True,
+                              discard_bad=True)  # fmt: skip
+        except CheckpointMismatchError:
+            raise
+        except Exception as err:
+            failures.append(f"upstream {url}: {type(err).__name__}: {err}")
         else:
-            load_weights_file(model, path, reset_head=reset_head, adapt_input=True, from_tag=True, discard_bad=True)
-            return _served(model, f"upstream {url} (converted copy {path})")
+            where = f"converted copy {fetched}" if isinstance(fetched, Path) else "not cached"
+            return _served(model, f"upstream {url} ({where})")
     raise WeightsUnavailableError(
         f"could not get the weights of {name}:\n  "
         + "\n  ".join(line.splitlines()[0] for line in failures)
@@ -169,7 +209,7 @@ def load_pretrained(
 
 def load_weights_file(
     model: nn.Module,
-    path: str | os.PathLike,
+    path: str | os.PathLike | Mapping[str, Tensor],
     *,
     reset_head: bool = False,
     adapt_input: bool = False,
@@ -186,6 +226,10 @@ def load_weights_file(
     Returns:
         The model keys left as initialised.
     """
+    if isinstance(path, Mapping):  # tensors already in memory (an upstream file that could not be cached)
+        left = load_checkpoint(model, path, reset_head=reset_head, adapt_input=adapt_input)
+        _record_origin(model, None, reset_head, from_tag)
+        return left
     path = Path(path)
     try:
         left = load_checkpoint(model, path, reset_head=reset_head, adapt_input=adapt_input)
@@ -195,18 +239,23 @@ def load_weights_file(
         if discard_bad:
             discard_download(path)
         raise
+    _record_origin(model, path, reset_head, from_tag)
+    return left
+
+
+def _record_origin(model: nn.Module, path: Path | None, reset_head: bool, from_tag: bool) -> None:
+    """Set ``model.pose_meta.origin`` after weights were loaded from ``path`` (``None``: from memory)."""
     fingerprint = weights_fingerprint(model)
     meta, registered = model.pose_meta, registered_cfg(model)
-    if registered is not None and not from_tag and registered.sha256_prefix:
+    if registered is not None and not from_tag and registered.sha256_prefix and path is not None:
         from_tag = file_sha256(path).startswith(registered.sha256_prefix)
     if registered is not None and from_tag:
         origin = registered.weights_origin(fingerprint)
     elif meta.origin is not None and meta.origin.fingerprint == fingerprint:
         origin = meta.origin
     else:
-        origin = WeightsOrigin(name=f"file {path.name}", fingerprint=fingerprint)
+        origin = WeightsOrigin(name=f"file {path.name}" if path else "weights in memory", fingerprint=fingerprint)
     model.pose_meta = replace(meta, origin=origin.derived(None) if reset_head else origin)
-    return left
 
 
 def _served(model: nn.Module, where: str) -> str:

@@ -48,7 +48,12 @@ def load_image(image: ImageLike) -> Tensor:
         try:
             with Image.open(path) as opened:
                 return _from_pil(opened)
-        except (OSError, SyntaxError) as err:
+        except Image.DecompressionBombError as err:
+            raise ValueError(
+                f"image {str(path)!r} is too large to load safely ({err}); resize it, or raise "
+                "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+            ) from err
+        except (OSError, SyntaxError, ValueError) as err:
             raise ValueError(f"could not decode image {str(path)!r}: {err}") from err
     if isinstance(image, Image.Image):
         return _from_pil(image)

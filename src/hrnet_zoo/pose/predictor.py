@@ -60,18 +60,32 @@ class PoseResult:
         return results
 
 
+#: Largest box side accepted, in pixels: far beyond any photograph, small enough to keep the crop arithmetic exact.
+MAX_BOX_SIDE = 1e6
+
+
 def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index: int) -> Tensor:
     """Validate one image's boxes and return them as ``(P, 4)`` xyxy float32."""
     height, width = image_size
     if boxes is None:
         return torch.tensor([[0.0, 0.0, float(width), float(height)]])
-    array = torch.as_tensor(np.asarray(boxes, dtype=np.float32))
+    if isinstance(boxes, (dict, set, frozenset, str, bytes)):
+        kind = type(boxes).__name__
+        raise ValueError(f"boxes of image {index} must be a (P, 4) array or a list of boxes, got a {kind}")
+    try:
+        array = torch.as_tensor(np.asarray(boxes, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"boxes of image {index} must be numbers in a (P, 4) array, got {boxes!r:.100}") from err
     if array.numel() == 0:
         return torch.zeros(0, 4)
     if array.dim() == 1:
         array = array[None]
     if array.dim() != 2 or array.shape[1] != 4:
         raise ValueError(f"boxes of image {index} must have shape (P, 4), got {tuple(array.shape)}")
+    bad = ~torch.isfinite(array).all(1) | (array.abs() > MAX_BOX_SIDE).any(1)
+    if bool(bad.any()):
+        raise ValueError(f"box {int(bad.nonzero()[0])} of image {index} must hold finite pixel values below "
+                         f"{MAX_BOX_SIDE:.0e}, got {array[bad][0].tolist()}")  # fmt: skip
     if box_format == "xywh":
         array = torch.cat([array[:, :2], array[:, :2] + array[:, 2:]], dim=1)
     elif box_format != "xyxy":
@@ -85,7 +99,7 @@ def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index
             raise ValueError(
                 f"box {p} of image {index} ({[x0, y0, x1, y1]} xyxy) lies entirely outside the {width}x{height} image"
             )
-    return array
+    return array.float()
 
 
 class PoseEstimator:
@@ -189,6 +203,8 @@ class PoseEstimator:
         """
         single = not isinstance(images, (list, tuple))
         image_list = [images] if single else list(images)
+        if not image_list:
+            return []
         if boxes is None:
             box_list: list[object] = [None] * len(image_list)
         elif single:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..coco_format import read_coco_keypoints
 from ..codec import HeatmapCodec, apply_affine, box_to_center_scale, crop_affine, region_area
 from ..keypoints import COCO_KEYPOINTS, KeypointSet
 from ..pose.images import load_image
@@ -63,7 +63,7 @@ def _clean_box(box: Sequence[float], width: int, height: int) -> tuple[float, fl
     x, y, w, h = box
     x1, y1 = max(0.0, x), max(0.0, y)
     x2, y2 = min(width - 1.0, x1 + max(0.0, w - 1)), min(height - 1.0, y1 + max(0.0, h - 1))
-    if w * h <= 0 or x2 < x1 or y2 < y1:
+    if w <= 0 or h <= 0 or x2 < x1 or y2 < y1:
         return None
     return (x1, y1, x2 - x1, y2 - y1)
 
@@ -119,7 +119,7 @@ class CocoKeypointDataset(Dataset):
         self.augmentation = augmentation or Augmentation()
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
-        data = json.loads(self.annotation_file.read_text())
+        data = read_coco_keypoints(self.annotation_file)
         self.dataset = data
         categories = [c for c in data.get("categories", []) if c.get("keypoints")]
         if keypoints is None:

@@ -1,0 +1,70 @@
+"""Writing result files safely: nothing the user did not name is overwritten, no input is ever replaced, nothing
+is written through a symbolic link, and JSON never holds NaN or Infinity."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["check_output_dir", "finite_records", "plan_outputs", "write_json"]
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """The output folder, checked (it is created by the first write, once everything else has succeeded).
+
+    Raises:
+        ValueError: The path exists and is not a folder.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out-dir {str(folder)!r} is an existing file, not a folder; name a folder")
+    return folder
+
+
+def plan_outputs(paths: Sequence[Path], inputs: Iterable[str | os.PathLike], overwrite: bool) -> list[Path]:
+    """Check that ``paths`` may be written, before anything is: no input, no link, no existing file unless
+    ``overwrite``, no two outputs with the same name.
+
+    Raises:
+        ValueError: Naming the offending path and the fix.
+    """
+    protected = {Path(p).resolve() for p in inputs}
+    seen: set[Path] = set()
+    for path in paths:
+        resolved = path.resolve()
+        if path.is_symlink():
+            raise ValueError(f"refusing to write {path}: it is a symbolic link (to {resolved}); remove it first")
+        if resolved in protected:
+            raise ValueError(f"refusing to write {path}: it is one of the inputs; choose another --out-dir")
+        if resolved in seen:
+            raise ValueError(f"two outputs would be written to {path}: give inputs with different file names")
+        if path.exists() and not overwrite:
+            raise ValueError(f"{path} exists; pass --overwrite to replace it, or choose another --out-dir")
+        seen.add(resolved)
+    return list(paths)
+
+
+def finite_records(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The records whose numbers are all finite, and how many were left out."""
+    kept, dropped = [], 0
+    for record in records:
+        numbers = [v for value in record.values() for v in (value if isinstance(value, list) else [value])
+                   if isinstance(v, float)]  # fmt: skip
+        if all(math.isfinite(v) for v in numbers):
+            kept.append(record)
+        else:
+            dropped += 1
+    return kept, dropped
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as strict JSON (NaN or Infinity raise ``ValueError``), replacing the file atomically."""
+    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
