@@ -1,12 +1,14 @@
-"""Inference speed of the pose networks against this machine's measured convolution throughput.
+"""Inference speed of the pose networks against this machine's measured convolution throughput, fp32 and int8.
 
 For W32 256x192 and W48 384x288 at batch 1 and 8: ms per person for eager, fused + channels-last
-(``optimize_for_inference``), ``torch.compile`` of the fused model, and ONNX Runtime; the model's GMACs; the
-achieved GFLOP/s (2 x MACs / time); and, measured in the same run, the dense 3x3 convolution throughput of
-this machine, so the table shows how close each path gets to the limit. Also the peak resident memory of a
-single-image W32 inference in a fresh process.
+(``optimize_for_inference``), ``torch.compile`` of the fused model, ONNX Runtime fp32 and int8
+(``hrnet_zoo.quantize``), and optionally PyTorch's PT2E int8 flow (torchao's X86 Inductor quantizer, compiled;
+``--pt2e``); the model's GMACs; the achieved GOP/s (2 x MACs / time); and, measured in the same run, the dense
+3x3 convolution throughput of this machine in fp32 (PyTorch) and int8 (ONNX Runtime, QDQ), so each row shows
+how close it gets to its limit. The CPU's flags (AVX2, AVX-512, VNNI, AMX) are printed: int8 convolutions are
+fast with VNNI/AMX and gain little without. Also the peak resident memory of a single-image W32 inference.
 
-    python benchmarks/inference.py [--device cpu|cuda] [--repeats 5] [--skip-compile] [--skip-onnx]
+    python benchmarks/inference.py [--device cpu|cuda] [--repeats 5] [--skip-compile] [--skip-onnx] [--pt2e]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import hrnet_zoo
+import hrnet_zoo.onnx_model
 
 CASES = [("hrnet_w32_pose.coco_256x192", (256, 192)), ("hrnet_w48_pose.coco_384x288", (384, 288))]
 
@@ -66,6 +69,66 @@ def onnx_runner(model: torch.nn.Module, size: tuple[int, int]) -> Callable[[torc
     return lambda x: session.run(None, {"images": x.numpy()})
 
 
+def cpu_flags() -> str:
+    """The SIMD features that decide int8 speed, from /proc/cpuinfo."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    return " ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted)
+
+
+def int8_conv_throughput(repeats: int) -> float:
+    """Best GOP/s of the same dense 3x3 convolutions as :func:`conv_throughput`, quantized to int8 (QDQ) and run
+    by ONNX Runtime: the practical int8 limit of this machine."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    best = 0.0
+    for channels, size in ((64, (128, 96)), (256, (64, 48))):
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval()
+        x = torch.randn(8, channels, *size)
+        folder = tempfile.mkdtemp()
+        torch.onnx.export(conv, (x,), folder + "/conv.onnx", input_names=["x"], dynamo=True)
+
+        class Reader:
+            batches = iter([{"x": x.numpy()}])
+
+            def get_next(self) -> dict | None:
+                return next(self.batches, None)
+
+        quantize_static(folder + "/conv.onnx", folder + "/int8.onnx", Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+        session = ort.InferenceSession(folder + "/int8.onnx", providers=["CPUExecutionProvider"])
+        feed = {"x": x.numpy()}
+        seconds = timed(lambda session=session, feed=feed: session.run(None, feed), repeats, torch.device("cpu"))
+        best = max(best, 2 * 8 * channels * channels * 9 * size[0] * size[1] / seconds / 1e9)
+    return best
+
+
+def pt2e_runner(model: torch.nn.Module, size: tuple[int, int]) -> Callable[[torch.Tensor], object] | None:
+    """PyTorch's PT2E int8 flow: torchao's X86 Inductor quantizer, calibrated on random crops, then compiled."""
+    try:
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError:
+        print("(PT2E row skipped: pip install torchao)")
+        return None
+    x = torch.randn(8, 3, *size)
+    try:
+        with torch.no_grad():
+            quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+            prepared = prepare_pt2e(torch.export.export(model.eval(), (x,)).module(), quantizer)
+            prepared(x)
+            compiled = torch.compile(convert_pt2e(prepared))
+            compiled(x)
+    except Exception as err:  # report why the row is missing instead of stopping the benchmark
+        print(f"(PT2E row skipped: {type(err).__name__}: {err})")
+        return None
+    return compiled
+
+
 def peak_memory_single_image() -> tuple[float, float]:
     """Peak resident memory (MiB) of a fresh process: after importing torch + hrnet_zoo, and after creating W32
     and running one 256x192 image. Read from the kernel's high-water mark (``VmHWM``), which starts afresh at
@@ -90,16 +153,24 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-onnx", action="store_true")
+    parser.add_argument("--pt2e", action="store_true", help="add PyTorch's PT2E int8 path (needs torchao)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
 
     limit = conv_throughput(device, args.repeats)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
+    int8 = device.type == "cpu" and not args.skip_onnx
+    int8_limit = int8_conv_throughput(args.repeats) if int8 else float("nan")
     print(f"device: {name}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"measured dense 3x3 convolution throughput: {limit:.0f} GFLOP/s (fp32)\n")
-    print("| model | batch | path | ms / person | GFLOP/s | % of conv limit | vs eager |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    if device.type == "cpu":
+        print(f"CPU flags: {cpu_flags()}" + ("" if hrnet_zoo.onnx_model.cpu_has_vnni() else " (no VNNI: int8 "
+              "convolutions have no fast dot-product instruction here)"))  # fmt: skip
+    print(f"measured dense 3x3 convolution throughput: {limit:.0f} GFLOP/s (fp32, PyTorch)")
+    if int8:
+        print(f"measured dense 3x3 convolution throughput: {int8_limit:.0f} GOP/s (int8, ONNX Runtime)")
+    print("\n| model | batch | path | ms / person | GOP/s | % of its limit | vs eager | vs fused |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for model_name, size in CASES:
         eager = hrnet_zoo.create_model(model_name).to(device).eval()
         gmacs = hrnet_zoo.get_pretrained_cfg(model_name).gmacs
@@ -111,17 +182,24 @@ def main() -> None:
             runner = onnx_runner(hrnet_zoo.optimize_for_inference(eager, channels_last=False), size)
             if runner is not None:
                 paths["ONNX Runtime"] = runner
+                paths["ONNX Runtime int8"] = hrnet_zoo.quantize(eager, torch.randn(16, 3, *size))
+        if args.pt2e and device.type == "cpu":
+            runner = pt2e_runner(eager, size)
+            if runner is not None:
+                paths["PT2E int8 (compiled)"] = runner
         for batch in args.batches:
             x = torch.randn(batch, 3, *size, device=device)
-            base = None
+            seconds_of: dict[str, float] = {}
             for path, fn in paths.items():
                 with torch.inference_mode():
-                    seconds = timed(lambda fn=fn, x=x: fn(x), args.repeats, device)
-                base = base or seconds
-                gflops = 2 * gmacs * batch / seconds
+                    seconds_of[path] = timed(lambda fn=fn, x=x: fn(x), args.repeats, device)
+            for path, seconds in seconds_of.items():
+                gops = 2 * gmacs * batch / seconds
+                path_limit = int8_limit if "int8" in path else limit
                 print(
-                    f"| {model_name} | {batch} | {path} | {seconds / batch * 1e3:.1f} | {gflops:.0f} | "
-                    f"{100 * gflops / limit:.0f}% | {base / seconds:.2f}x |",
+                    f"| {model_name} | {batch} | {path} | {seconds / batch * 1e3:.1f} | {gops:.0f} | "
+                    f"{100 * gops / path_limit:.0f}% | {seconds_of['eager'] / seconds:.2f}x | "
+                    f"{seconds_of['fused + channels-last'] / seconds:.2f}x |",
                     flush=True,
                 )
     if device.type == "cpu":

@@ -26,8 +26,10 @@ from .models import (
     load_checkpoint,
     read_checkpoint,
 )
+from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
 from .pose import PoseEstimator, PoseResult
+from .quantize import quantize
 
 __version__ = "0.2.0"
 
@@ -43,6 +45,7 @@ __all__ = [
     "HighResolutionNet",
     "KeypointSet",
     "MultiScaleFusion",
+    "OnnxPoseModel",
     "PoseEstimator",
     "PoseMeta",
     "PosePretrainedCfg",
@@ -61,6 +64,7 @@ __all__ = [
     "load_checkpoint",
     "optimize_for_inference",
     "push_to_hub",
+    "quantize",
     "read_checkpoint",
     "register_model",
     "save_pretrained",

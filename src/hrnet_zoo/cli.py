@@ -18,11 +18,15 @@ from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
 from .hub.download import WEIGHTS_FILE, WeightsUnavailableError
 from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
+from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
 from .output_files import check_output_dir, finite_records, plan_outputs, write_json
 from .pose import PoseEstimator, draw_poses, load_image, save_image
+from .quantize import quantize
 
 __all__ = ["main"]
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -72,10 +76,26 @@ def _device(name: str | None) -> torch.device:
 
 
 def _create_model(args: argparse.Namespace) -> torch.nn.Module:
-    """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given."""
+    """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given; an ``.onnx``
+    file (fp32 or int8, from ``hrnet-zoo export``) runs with ONNX Runtime."""
+    if args.model.endswith(".onnx"):
+        if args.checkpoint is not None:
+            raise ValueError(f"--model {args.model!r} is an ONNX file with its weights: drop --checkpoint")
+        return OnnxPoseModel(args.model)
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
     return create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
+
+
+def _calibration_images(folder: str) -> list[Path]:
+    """The image files of ``--calibration``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--calibration {folder!r} is not a folder of images")
+    images = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"--calibration {folder!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
+    return images
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -147,10 +167,18 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     size = tuple(args.input_size) if args.input_size else None
-    output = Path(args.output or f"{args.model}.{'onnx' if args.format == 'onnx' else 'pt2'}")
+    if args.int8 and (args.format != "onnx" or args.calibration is None):
+        raise ValueError("--int8 writes an ONNX model and needs --calibration DIR (a folder of person images)")
+    suffix = "onnx" if args.format == "onnx" else "pt2"
+    output = Path(args.output or f"{args.model}{'_int8' if args.int8 else ''}.{suffix}")
     inputs = [args.checkpoint] if args.checkpoint else []
     plan_outputs([output], inputs, args.overwrite)
+    calibration = _calibration_images(args.calibration) if args.int8 else []
     model = _create_model(args).eval()
+    if args.int8:
+        quantize(model, calibration, output)
+        print(f"wrote {output} (int8, calibrated on {len(calibration)} images; run it with --model {output})")
+        return 0
     if args.optimize:
         model = optimize_for_inference(model, channels_last=False)
     if args.format == "onnx":
@@ -176,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes; whole image otherwise")
     p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes (default xywh)")
-    p.add_argument("--model", default="hrnet_w32_pose", help="model name or arch.tag (default hrnet_w32_pose)")
+    model_help = "model name, arch.tag, local-dir:PATH, hf-hub:REPO or an exported .onnx file"
+    p.add_argument("--model", default="hrnet_w32_pose", help=f"{model_help} (default hrnet_w32_pose)")
     p.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of downloading")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out-dir", default="hrnet_zoo_out", help="output folder (default hrnet_zoo_out)")
@@ -189,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol")
     p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
-    p.add_argument("--model", default="hrnet_w32_pose", help="model name or arch.tag")
+    p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
     p.add_argument("--checkpoint", help="local weights instead of downloading")
     p.add_argument("--split", default="val2017")
     p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
@@ -207,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
     p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
+    p.add_argument("--int8", action="store_true", help="post-training int8 quantization (ONNX Runtime)")
+    p.add_argument("--calibration", help="with --int8: folder of images, each taken as one person to calibrate on")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_export)
 

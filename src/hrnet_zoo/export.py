@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .onnx_model import store_pose_meta
+
 __all__ = ["export_onnx", "export_program"]
 
 MAX_BATCH = 1024
@@ -35,7 +37,8 @@ def export_onnx(
 ) -> Path:
     """Write an eval-mode model as ONNX with input ``images`` ``(batch, 3, H, W)`` and output ``heatmaps``.
 
-    The batch dimension is dynamic. Uses the ``torch.export``-based exporter (needs ``onnx`` and ``onnxscript``:
+    The batch dimension is dynamic, and the model's ``pose_meta`` is stored in the file's metadata (see
+    :class:`hrnet_zoo.OnnxPoseModel`). Uses the ``torch.export``-based exporter (needs ``onnx`` and ``onnxscript``:
     ``pip install "hrnet-zoo[onnx]"``).
     """
     try:
@@ -56,4 +59,6 @@ def export_onnx(
         dynamic_shapes=({0: batch},),
         verbose=False,
     )
+    if hasattr(model, "pose_meta"):
+        store_pose_meta(path, model.pose_meta)  # the file runs as an OnnxPoseModel with the model's metadata
     return path

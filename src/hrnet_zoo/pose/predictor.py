@@ -14,10 +14,11 @@ from ..codec import HeatmapCodec, box_to_center_scale, crop_affine, flip_back, r
 from ..codec.heatmap_codec import Decoding
 from ..factory import create_model
 from ..keypoints import KeypointSet
+from ..onnx_model import OnnxPoseModel
 from ..optimize import optimize_for_inference
 from .images import ImageLike, load_image
 
-__all__ = ["PoseEstimator", "PoseResult"]
+__all__ = ["Crops", "PoseEstimator", "PoseResult"]
 
 
 @dataclass
@@ -102,6 +103,27 @@ def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index
     return array.float()
 
 
+@dataclass
+class Crops:
+    """Person crops ready for the network, and what maps their heatmaps back to the images.
+
+    Attributes:
+        inputs: ``(N, 3, h, w)`` normalised crops of all persons of all images.
+        center: ``(N, 2)`` crop centres in image pixels.
+        scale: ``(N, 2)`` crop sizes in units of 200 pixels.
+        per_image: Persons per image.
+        boxes: Per image, the ``(P, 4)`` xyxy boxes.
+        image_sizes: Per image, ``(height, width)``.
+    """
+
+    inputs: Tensor
+    center: Tensor
+    scale: Tensor
+    per_image: list[int]
+    boxes: list[Tensor]
+    image_sizes: list[tuple[int, int]]
+
+
 class PoseEstimator:
     """Top-down pose estimation with the original test protocol: crop, network (+ flipped copy), decode, map back.
 
@@ -109,7 +131,8 @@ class PoseEstimator:
     model's :attr:`pose_meta`, so weights trained with DARK or UDP are decoded as they were trained.
 
     Args:
-        model: An hrnet_zoo pose model, or a model name for :func:`hrnet_zoo.create_model`.
+        model: An hrnet_zoo pose model, an :class:`~hrnet_zoo.OnnxPoseModel` (e.g. int8 from
+            :func:`hrnet_zoo.quantize`), or a model name for :func:`hrnet_zoo.create_model`.
         device: Where to run (default: the model's device, or CUDA when available for a name).
         flip_test: Average with the flipped input's heatmaps.
         decoder: Override the codec's decoding: ``"argmax"`` (original) or ``"dark"``; the model's by default.
@@ -153,12 +176,15 @@ class PoseEstimator:
             if decoder not in ("argmax", "dark"):
                 raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
             codec = replace(codec, decoding=decoder)
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        if device is None:  # the model's device; an ONNX Runtime model runs on the CPU
+            device = "cpu" if isinstance(model, OnnxPoseModel) else next(model.parameters()).device
+        self.device = torch.device(device)
         if amp is not None and self.device.type != "cuda":
             raise ValueError(f"amp={amp} needs a CUDA device; the CPU path runs in float32 (device={self.device})")
         self.amp = amp
         model = model.eval().to(self.device)
-        self.model = optimize_for_inference(model) if optimize else model
+        in_torch = not isinstance(model, OnnxPoseModel)  # an ONNX Runtime model is already what it will run as
+        self.model = optimize_for_inference(model) if optimize and in_torch else model
         self.codec = codec
         self.input_size = codec.input_size
         self.mean = torch.tensor(meta.mean, device=self.device).view(1, -1, 1, 1)
@@ -181,30 +207,19 @@ class PoseEstimator:
         return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self.codec.heatmap_size)
 
     @torch.inference_mode()
-    def predict(
+    def crops(
         self,
         images: ImageLike | Sequence[ImageLike],
         boxes: Sequence[object] | None = None,
         box_format: str = "xywh",
-    ) -> list[PoseResult]:
-        """Estimate the poses of the persons in ``boxes`` of each image.
-
-        Args:
-            images: One image or a list (paths, PIL images, NumPy HWC uint8 arrays, or ``(C, H, W)`` tensors).
-            boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None`` for the whole image
-                as one person. With a single image, a single ``(P, 4)`` array is accepted.
-            box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
+    ) -> Crops:
+        """The normalised network inputs of every person in ``images`` (see :meth:`predict` for the arguments).
 
         Returns:
-            One :class:`PoseResult` per image.
-
-        Raises:
-            ValueError: An empty box, a box entirely outside its image, or boxes not matching the images.
+            :class:`Crops` with ``inputs`` ``(N, 3, h, w)`` on the estimator's device and what maps them back.
         """
         single = not isinstance(images, (list, tuple))
         image_list = [images] if single else list(images)
-        if not image_list:
-            return []
         if boxes is None:
             box_list: list[object] = [None] * len(image_list)
         elif single:
@@ -228,16 +243,45 @@ class PoseEstimator:
             all_boxes.append(xyxy)
             sizes.append(size)
         if crops:
-            batch = (torch.cat(crops) - self.mean) / self.std
+            inputs = (torch.cat(crops) - self.mean) / self.std
         else:
-            batch = torch.zeros(0, 3, *self.input_size, device=self.device)
-        heatmaps = self.heatmaps(batch)
+            inputs = torch.zeros(0, 3, *self.input_size, device=self.device)
+        center = torch.cat(centers) if centers else torch.zeros(0, 2)
+        scale = torch.cat(scales) if scales else torch.zeros(0, 2)
+        return Crops(inputs, center, scale, per_image, all_boxes, sizes)
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        boxes: Sequence[object] | None = None,
+        box_format: str = "xywh",
+    ) -> list[PoseResult]:
+        """Estimate the poses of the persons in ``boxes`` of each image.
+
+        Args:
+            images: One image or a list (paths, PIL images, NumPy HWC uint8 arrays, or ``(C, H, W)`` tensors).
+            boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None`` for the whole image
+                as one person. With a single image, a single ``(P, 4)`` array is accepted.
+            box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
+
+        Returns:
+            One :class:`PoseResult` per image (an empty list for no images).
+
+        Raises:
+            ValueError: An empty, non-finite or malformed box, a box entirely outside its image, or boxes not
+                matching the images.
+        """
+        if isinstance(images, (list, tuple)) and not images:
+            return []
+        crops = self.crops(images, boxes, box_format)
+        heatmaps = self.heatmaps(crops.inputs)
         coords, scores = self.codec.decode(heatmaps)
-        points = self.codec.to_image(coords, torch.cat(centers), torch.cat(scales))
+        points = self.codec.to_image(coords, crops.center, crops.scale)
         keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
-        areas = region_area(torch.cat(scales)).numpy()
+        areas = region_area(crops.scale).numpy()
         results, start = [], 0
-        for count, xyxy, size in zip(per_image, all_boxes, sizes):
+        for count, xyxy, size in zip(crops.per_image, crops.boxes, crops.image_sizes):
             kpts, image_areas = keypoints[start : start + count], areas[start : start + count]
             start += count
             results.append(
