@@ -166,10 +166,39 @@ def test_load_image_variants(image):
 def test_load_image_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(tmp_path / "missing.jpg")
-    with pytest.raises(ValueError, match="uint8"):
-        load_image(np.zeros((4, 4, 3), np.float64))
+    with pytest.raises(ValueError, match=r"values in \[0, 255\]; give floats in \[0, 1\]"):
+        load_image(np.linspace(0, 255, 48).reshape(4, 4, 3))
+    with pytest.raises(ValueError, match=r"tensor image is floating point with values in \[200, 200\]"):
+        load_image(torch.full((3, 4, 4), 200.0))
+    with pytest.raises(ValueError, match="dtype int64"):
+        load_image(np.zeros((4, 4, 3), np.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        load_image(np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ValueError, match="channels must be 'rgb' or 'bgr'"):
+        load_image(np.zeros((4, 4, 3), np.uint8), channels="hsv")
     with pytest.raises(ValueError, match="unsupported image type"):
         load_image(42)
+
+
+def test_pixels_mean_what_they_say(tmp_path):
+    """EXIF orientation, 16-bit and float images, OpenCV's BGR order."""
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[:, :10] = (255, 0, 0)  # a red left edge
+    photo = Image.fromarray(rgb)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    photo.save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    upright = load_image(tmp_path / "rotated.jpg")
+    assert upright.shape == (3, 30, 20) and upright[0, :8].float().mean() > 200 > upright[0, -8:].float().mean()
+    grey16 = np.arange(600, dtype=np.uint16).reshape(20, 30) * 100
+    Image.fromarray(grey16).save(tmp_path / "grey16.png")
+    loaded = load_image(tmp_path / "grey16.png")
+    np.testing.assert_array_equal(loaded[0].numpy(), np.round(grey16.astype(np.float64) * 255 / 65535))
+    np.testing.assert_array_equal(load_image(grey16)[0].numpy(), loaded[0].numpy())
+    np.testing.assert_array_equal(load_image(rgb.astype(np.float32) / 255).numpy(), load_image(rgb).numpy())
+    bgr = rgb[:, :, ::-1]
+    np.testing.assert_array_equal(load_image(bgr, channels="bgr").numpy(), load_image(rgb).numpy())
+    assert load_image(bgr)[2, 0, 0] == 255, "without channels='bgr' the array is taken as RGB"
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +273,44 @@ def test_peaks_with_ties_follow_numpy_argmax():
     np.testing.assert_array_equal(coords[..., 0].numpy(), index % 48)
     np.testing.assert_array_equal(coords[..., 1].numpy(), index // 48)
     np.testing.assert_array_equal(scores.numpy(), heatmaps.flatten(2).amax(2).numpy())
+
+
+def test_pose_result_is_easy_to_use(estimator):
+    result = estimator.predict(PHOTO, boxes=[[120, 20, 300, 480], [0, 0, 100, 120], [300, 300, 100, 100]])[0]
+    assert len(result) == 3 and repr(result) == "PoseResult(3 persons x 17 keypoints, image 512x512)"
+    second = result[1]
+    assert len(second) == 1 and np.array_equal(second.keypoints[0], result.keypoints[1])
+    assert np.array_equal(result[-1].boxes, result.boxes[2:]) and len(result[:2]) == 2
+    with pytest.raises(IndexError, match="person 3 out of range for 3 persons"):
+        result[3]
+    assert len(second.to_coco(image_id=1)) == 1
+    drawn = result.plot(PHOTO, score_threshold=0.0)
+    assert drawn.shape == (3, 512, 512) and drawn.dtype == torch.uint8
+    with pytest.raises(ValueError, match="the poses were found on"):
+        result.plot(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_drawing_colours_sides_and_scales_with_the_image():
+    from hrnet_zoo.pose.draw import PALETTE
+
+    image = np.zeros((400, 600, 3), np.uint8)
+    names = ("nose", "left_eye", "right_eye")
+    keypoints = np.array([[[100, 100, 1.0], [200, 100, 1.0], [300, 100, 0.1]]], np.float32)
+    drawn = draw_poses(image, keypoints, [(0, 1)], keypoint_names=names, score_threshold=0.3)
+    rgb = {n: tuple(int(v) for v in Image.new("RGB", (1, 1), PALETTE[n]).getpixel((0, 0))) for n in PALETTE}
+    assert tuple(drawn[:, 100, 200].tolist()) == rgb["left"] and tuple(drawn[:, 100, 100].tolist()) == rgb["centre"]
+    assert tuple(drawn[:, 100, 150].tolist()) == rgb["centre"], "a limb across sides is drawn as centre"
+    assert drawn[:, 100, 300].sum() == 0, "joints below the threshold are hidden"
+    assert tuple(drawn[:, 101, 200].tolist()) == rgb["left"], "joints have a radius of 2 px at this size"
+    single = draw_poses(image, keypoints, [(0, 1)], color="white", keypoint_names=names)
+    assert tuple(single[:, 100, 200].tolist()) == (255, 255, 255)
+
+
+def test_bgr_arrays_give_the_same_poses(estimator):
+    rgb = load_image(PHOTO).permute(1, 2, 0).numpy()
+    boxes = [[120, 20, 300, 480]]
+    expected = estimator.predict(rgb, boxes=boxes)[0].keypoints
+    np.testing.assert_array_equal(
+        estimator.predict(rgb[:, :, ::-1], boxes=boxes, channels="bgr")[0].keypoints, expected
+    )
+    assert not np.array_equal(estimator.predict(rgb[:, :, ::-1].copy(), boxes=boxes)[0].keypoints, expected)

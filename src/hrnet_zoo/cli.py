@@ -21,7 +21,7 @@ from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
 from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
 from .output_files import check_output_dir, finite_records, plan_outputs, write_json
-from .pose import PoseEstimator, draw_poses, load_image, save_image
+from .pose import PoseEstimator, save_image
 from .quantize import quantize
 
 __all__ = ["main"]
@@ -125,8 +125,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 "%s: %d person(s) with non-finite keypoints left out of %s", path, dropped, json_path.name
             )
         write_json(json_path, records)
-        drawn = draw_poses(load_image(path), result.keypoints, result.skeleton, result.boxes, args.threshold)
-        save_image(drawn, png_path)
+        save_image(result.plot(path, args.threshold), png_path)
         tqdm.write(f"{path}: {len(records)} person(s) -> {json_path}, {png_path.name}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Drawing keypoints and skeletons on images (torchvision's ``draw_keypoints``) and saving them."""
+"""Drawing keypoints and skeletons on images, left, right and centre in their own colours, and saving them."""
 
 from __future__ import annotations
 
@@ -7,49 +7,78 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
-from torchvision.utils import draw_bounding_boxes, draw_keypoints
+from torchvision.utils import draw_bounding_boxes
 
-__all__ = ["draw_poses", "save_image"]
+from .images import load_image
+
+__all__ = ["PALETTE", "draw_poses", "save_image"]
+
+#: Colours of left, right and centre keypoints and limbs (a limb joining two sides is drawn as centre).
+PALETTE = {"left": "deepskyblue", "right": "orangered", "centre": "lime"}
+
+
+def _side(name: str) -> str:
+    lowered = name.lower()
+    if lowered.startswith(("left", "l_")):
+        return "left"
+    if lowered.startswith(("right", "r_")):
+        return "right"
+    return "centre"
 
 
 def draw_poses(
-    image: Tensor,
+    image: Tensor | np.ndarray | Image.Image,
     keypoints: Tensor | np.ndarray,
     skeleton: Sequence[tuple[int, int]] = (),
     boxes: Tensor | np.ndarray | None = None,
     score_threshold: float = 0.3,
-    color: str = "lime",
-    radius: int = 3,
-    width: int = 2,
+    color: str | None = None,
+    radius: int | None = None,
+    width: int | None = None,
+    keypoint_names: Sequence[str] = (),
 ) -> Tensor:
-    """Draw poses on a ``(3, H, W)`` uint8 image.
+    """Draw poses on an image.
 
     Args:
-        image: RGB uint8 image ``(3, H, W)``.
+        image: RGB image: a ``(3, H, W)`` uint8 tensor, an ``(H, W, 3)`` uint8 array or a PIL image.
         keypoints: ``(P, K, 3)`` with (x, y, score) per joint; joints scoring below ``score_threshold`` are hidden.
         skeleton: Joint index pairs to connect.
         boxes: Optional ``(P, 4)`` ``xyxy`` person boxes to outline.
         score_threshold: Minimum score of a drawn joint.
-        color: Colour of joints and limbs.
-        radius: Joint radius in pixels.
-        width: Limb width in pixels.
+        color: One colour for everything; by default left, right and centre parts get :data:`PALETTE`'s
+            colours (sides are read from ``keypoint_names``: ``left_*`` / ``right_*``).
+        radius: Joint radius in pixels; by default it grows with the image (2 px at 400 px).
+        width: Limb width in pixels; by default it grows with the image.
+        keypoint_names: Names of the ``K`` joints, for the left/right/centre palette.
 
     Returns:
         A new ``(3, H, W)`` uint8 image.
     """
-    keypoints = torch.as_tensor(keypoints, dtype=torch.float32).cpu()
-    out = image.cpu()
+    out = load_image(image).cpu()
+    keypoints = torch.as_tensor(np.asarray(keypoints, dtype=np.float32))
+    side = max(1, min(out.shape[-2:]) // 200)
+    radius = radius if radius is not None else max(2, side)
+    width = width if width is not None else max(1, side)
     if boxes is not None and len(boxes):
         out = draw_bounding_boxes(out, torch.as_tensor(boxes, dtype=torch.float32), colors="orange", width=width)
-    if len(keypoints):
-        visible = keypoints[..., 2] >= score_threshold
-        out = draw_keypoints(
-            out, keypoints[..., :2], connectivity=list(skeleton) or None, colors=color, radius=radius, width=width,
-            visibility=visible,
-        )  # fmt: skip
-    return out
+    if not len(keypoints):
+        return out
+    visible = (keypoints[..., 2] >= score_threshold).tolist()
+    sides = [_side(n) for n in keypoint_names] if len(keypoint_names) == keypoints.shape[1] else []
+    joint_colour = [color or PALETTE[sides[k] if sides else "centre"] for k in range(keypoints.shape[1])]
+    canvas = Image.fromarray(out.permute(1, 2, 0).numpy())
+    draw = ImageDraw.Draw(canvas)
+    for person, shown in zip(keypoints[..., :2].tolist(), visible):
+        for a, b in skeleton:  # torchvision's draw_keypoints draws every limb white: limbs are drawn here
+            if shown[a] and shown[b]:
+                limb = joint_colour[a] if joint_colour[a] == joint_colour[b] else color or PALETTE["centre"]
+                draw.line((tuple(person[a]), tuple(person[b])), fill=limb, width=width)
+        for k, (x, y) in enumerate(person):
+            if shown[k]:
+                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=joint_colour[k])
+    return torch.from_numpy(np.array(canvas)).permute(2, 0, 1)
 
 
 def save_image(image: Tensor, path: str | os.PathLike) -> None:

@@ -16,7 +16,8 @@ from ..factory import create_model
 from ..keypoints import KeypointSet
 from ..onnx_model import OnnxPoseModel
 from ..optimize import optimize_for_inference
-from .images import ImageLike, load_image
+from .draw import draw_poses
+from .images import Channels, ImageLike, load_image
 
 __all__ = ["Crops", "PoseEstimator", "PoseResult"]
 
@@ -43,6 +44,31 @@ class PoseResult:
     keypoint_names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
     image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        """Number of persons."""
+        return len(self.keypoints)
+
+    def __getitem__(self, index: int | slice) -> PoseResult:
+        """The result restricted to person ``index`` (or a slice of persons)."""
+        if isinstance(index, int):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"person {index} out of range for {len(self)} persons")
+            index = slice(index % len(self), index % len(self) + 1)
+        return replace(self, keypoints=self.keypoints[index], boxes=self.boxes[index],
+                       scores=self.scores[index], areas=self.areas[index])  # fmt: skip
+
+    def __repr__(self) -> str:
+        height, width = self.image_size
+        return f"PoseResult({len(self)} persons x {len(self.keypoint_names)} keypoints, image {width}x{height})"
+
+    def plot(self, image: ImageLike, score_threshold: float = 0.3, channels: Channels = "rgb") -> Tensor:
+        """The poses drawn on ``image`` (the image they were estimated on): a ``(3, H, W)`` uint8 tensor."""
+        rgb = load_image(image, channels)
+        if tuple(rgb.shape[-2:]) != tuple(self.image_size):
+            raise ValueError(f"the image is {tuple(rgb.shape[-2:])}, the poses were found on {self.image_size}")
+        return draw_poses(rgb, self.keypoints, self.skeleton, self.boxes, score_threshold,
+                          keypoint_names=self.keypoint_names)  # fmt: skip
 
     def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict]:
         """The poses in COCO keypoint results format (``bbox`` as ``xywh``)."""
@@ -212,6 +238,7 @@ class PoseEstimator:
         images: ImageLike | Sequence[ImageLike],
         boxes: Sequence[object] | None = None,
         box_format: str = "xywh",
+        channels: Channels = "rgb",
     ) -> Crops:
         """The normalised network inputs of every person in ``images`` (see :meth:`predict` for the arguments).
 
@@ -230,7 +257,7 @@ class PoseEstimator:
                 raise ValueError(f"got boxes for {len(box_list)} images but {len(image_list)} images")
         centers, scales, crops, per_image, all_boxes, sizes = [], [], [], [], [], []
         for index, (image, image_boxes) in enumerate(zip(image_list, box_list)):
-            rgb = load_image(image)
+            rgb = load_image(image, channels)
             size = (rgb.shape[1], rgb.shape[2])
             xyxy = _as_boxes(image_boxes, box_format, size, index)
             center, scale = box_to_center_scale(xyxy, self.input_size, box_format="xyxy")
@@ -256,6 +283,7 @@ class PoseEstimator:
         images: ImageLike | Sequence[ImageLike],
         boxes: Sequence[object] | None = None,
         box_format: str = "xywh",
+        channels: Channels = "rgb",
     ) -> list[PoseResult]:
         """Estimate the poses of the persons in ``boxes`` of each image.
 
@@ -264,6 +292,7 @@ class PoseEstimator:
             boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None`` for the whole image
                 as one person. With a single image, a single ``(P, 4)`` array is accepted.
             box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
+            channels: Channel order of NumPy images: ``"rgb"`` or ``"bgr"`` (OpenCV's ``cv2.imread``).
 
         Returns:
             One :class:`PoseResult` per image (an empty list for no images).
@@ -274,7 +303,7 @@ class PoseEstimator:
         """
         if isinstance(images, (list, tuple)) and not images:
             return []
-        crops = self.crops(images, boxes, box_format)
+        crops = self.crops(images, boxes, box_format, channels)
         heatmaps = self.heatmaps(crops.inputs)
         coords, scores = self.codec.decode(heatmaps)
         points = self.codec.to_image(coords, crops.center, crops.scale)
