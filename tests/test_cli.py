@@ -99,3 +99,28 @@ def test_convert_round_trip(tmp_path):
 def test_bad_arguments():
     with pytest.raises(SystemExit):
         main(["predict"])
+
+
+def test_predict_folders_globs_and_same_stems(tmp_path, capsys):
+    import shutil
+
+    weights = tmp_path / "w.safetensors"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(64, 48)).state_dict(), str(weights))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(PHOTO, tmp_path / "a" / "shot.jpg")
+    shutil.copy(PHOTO, tmp_path / "b" / "shot.jpg")
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    args = ["predict", str(tmp_path / "a"), str(tmp_path / "b" / "*.jpg"), "--model", "hrnet_w18_small_pose",
+            "--checkpoint", str(weights), "--device", "cpu", "--no-flip", "--out-dir", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["shot.json", "shot_2.json", "shot_2_pose.png", "shot_pose.png"]
+
+    import subprocess
+    import sys
+
+    help_text = subprocess.run([sys.executable, "-m", "hrnet_zoo.cli", "predict", "--help"], capture_output=True,
+                               text=True).stdout  # fmt: skip
+    assert "usage: hrnet-zoo predict" in help_text and "(default: hrnet_zoo_out)" in help_text
+    assert "--flip, --no-flip" in help_text and "(default: None)" not in help_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import sys
@@ -98,24 +99,55 @@ def _calibration_images(folder: str) -> list[Path]:
     return images
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    missing = [p for p in args.images if not Path(p).is_file()]
+def _expand_images(arguments: list[str]) -> list[str]:
+    """Image files, folders (their images, sorted) and glob patterns, in the order given."""
+    images = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"folder {argument!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
+        elif not path.exists() and glob.has_magic(argument):
+            found = sorted(glob.glob(argument, recursive=True))
+            if not found:
+                raise FileNotFoundError(f"the pattern {argument!r} matches no file")
+        else:
+            found = [argument]
+        images += found
+    missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
+    return images
+
+
+def _output_stems(images: list[str]) -> list[str]:
+    """One output name per input: its file stem, with ``_2``, ``_3``... for later inputs of the same stem."""
+    seen: dict[str, int] = {}
+    stems = []
+    for image in images:
+        stem = Path(image).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    images = _expand_images(args.images)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     boxes = _load_boxes(args.boxes)
     device = _device(args.device)
     out_dir = check_output_dir(args.out_dir)
-    stems = [Path(p).stem for p in args.images]
+    stems = _output_stems(images)
     outputs = plan_outputs([out_dir / f"{s}{suffix}" for s in stems for suffix in (".json", "_pose.png")],
-                           args.images, args.overwrite)  # fmt: skip
+                           images, args.overwrite)  # fmt: skip
     model = _create_model(args)
     estimator = PoseEstimator(
         model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    for index, path in enumerate(tqdm(args.images, desc="images", unit="img", disable=len(args.images) < 2)):
+    for index, path in enumerate(tqdm(images, desc="images", unit="img", disable=len(images) < 2)):
         json_path, png_path = outputs[2 * index], outputs[2 * index + 1]
         image_boxes = boxes.get(path, boxes.get(Path(path).name))
         result = estimator.predict(path, boxes=image_boxes, box_format=args.box_format)[0]
@@ -188,47 +220,66 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hrnet-zoo``."""
     parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
     parser.add_argument("--version", action="version", version=f"hrnet-zoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list registered models and pretrained tags with their metrics")
+    p = sub.add_parser(
+        "list",
+        help="list registered models and pretrained tags with their metrics",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
     p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("predict", help="estimate poses in images; writes COCO-format JSON and a drawn PNG per image")
-    p.add_argument("images", nargs="+", help="image files")
+    p = sub.add_parser("predict", help="estimate poses in images; writes COCO-format JSON and a drawn PNG per image",
+                       formatter_class=_HelpFormatter)  # fmt: skip
+    p.add_argument("images", nargs="+", help="image files, folders of images or glob patterns ('shots/*.jpg')")
     p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes; whole image otherwise")
-    p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes (default xywh)")
+    p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes")
     model_help = "model name, arch.tag, local-dir:PATH, hf-hub:REPO or an exported .onnx file"
-    p.add_argument("--model", default="hrnet_w32_pose", help=f"{model_help} (default hrnet_w32_pose)")
+    p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
     p.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of downloading")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--out-dir", default="hrnet_zoo_out", help="output folder (default hrnet_zoo_out)")
-    p.add_argument("--no-flip", dest="flip", action="store_false", help="disable the flip test")
+    p.add_argument("--out-dir", default="hrnet_zoo_out", help="output folder")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
     p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
     p.add_argument("--overwrite", action="store_true", help="replace existing result files in --out-dir")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol")
+    p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol",
+                       formatter_class=_HelpFormatter)  # fmt: skip
     p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
     p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
     p.add_argument("--checkpoint", help="local weights instead of downloading")
     p.add_argument("--split", default="val2017")
     p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default on)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
     p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
-    p.add_argument("--device", help="cpu or cuda (default: the model's)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--results", help="write the keypoint results JSON here")
     p.add_argument("--out", help="write the statistics JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("export", help="export a model to ONNX or a torch.export program (.pt2)")
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX or a torch.export program (.pt2)",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("--model", required=True, help="model name or arch.tag")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
     p.add_argument("--checkpoint", help="weights to export (default: the model's pretrained weights)")
@@ -240,14 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("convert", help="convert an original or OpenMMLab checkpoint to the Hub layout")
+    p = sub.add_parser(
+        "convert",
+        help="convert an original or OpenMMLab checkpoint to the Hub layout",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("src", help="checkpoint file (.pth or .safetensors)")
     p.add_argument("out_dir", help="output folder")
     p.add_argument("--model", required=True, help="architecture or arch.tag the checkpoint belongs to")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier conversion in out_dir")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("push", help="upload a converted folder to the Hugging Face Hub")
+    p = sub.add_parser(
+        "push",
+        help="upload a converted folder to the Hugging Face Hub",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("folder", help="folder written by 'hrnet-zoo convert'")
     p.add_argument("repo_id", help="Hub repository, e.g. my-org/hrnet_w32_pose.coco_256x192")
     p.add_argument("--private", action="store_true")
