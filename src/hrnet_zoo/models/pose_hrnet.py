@@ -32,7 +32,7 @@ from .backbone import HighResolutionNet
 from .config import MODEL_CONFIGS, HRNetConfig
 from .layouts import to_package_layout
 from .meta import PoseMeta
-from .pretrained import PRETRAINED_CFGS, default_pretrained_cfg
+from .pretrained import PRETRAINED_CFGS, default_pretrained_cfg, registered_cfg
 from .weights import load_pretrained
 
 __all__ = ["HRNetFeatures", "HRNetPose"]
@@ -420,9 +420,9 @@ def _base_meta(variant: str, timm_cfg: dict[str, Any], given: PoseMeta | Mapping
         return given
     if given is not None:
         return PoseMeta.from_dict(given)
-    name = f"{variant}.{timm_cfg.get('tag') or ''}".rstrip(".")
-    if timm_cfg.get("source") not in ("hf-hub", "local-dir") and name in PRETRAINED_CFGS:
-        return PRETRAINED_CFGS[name].pose_meta
+    registered = registered_cfg(timm_cfg)
+    if registered is not None:
+        return registered.pose_meta
     # A config.json written by other tools (timm's save_for_hf without pose_meta): what timm's config tells.
     base = default_pretrained_cfg(variant).pose_meta
     labels = tuple(timm_cfg.get("label_names") or ())

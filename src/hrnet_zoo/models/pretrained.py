@@ -19,7 +19,7 @@ from ..codec import HeatmapCodec
 from ..keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet
 from .meta import PoseMeta, WeightsOrigin
 
-__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg", "default_pretrained_cfg"]
+__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg", "default_pretrained_cfg", "registered_cfg"]
 
 HUB_ORGANISATION = "hrnet-zoo"
 ORIGINAL_REPO = "https://github.com/leoxiaobin/deep-high-resolution-net.pytorch"
@@ -210,3 +210,11 @@ def default_pretrained_cfg(architecture: str) -> PosePretrainedCfg:
         if cfg.architecture == architecture:
             return cfg
     raise ValueError(f"no configuration is registered for {architecture!r}")
+
+
+def registered_cfg(timm_cfg: Mapping[str, Any]) -> PosePretrainedCfg | None:
+    """The registered configuration a timm ``pretrained_cfg`` names (``None`` for ``hf-hub:``/``local-dir:``
+    models, whose metadata comes from their ``config.json``)."""
+    if timm_cfg.get("source") in ("hf-hub", "local-dir"):
+        return None
+    return PRETRAINED_CFGS.get(f"{timm_cfg['architecture']}.{timm_cfg.get('tag') or ''}".rstrip("."))

@@ -39,9 +39,9 @@ from ..hub.download import (
 from .checkpoint import CheckpointMismatchError, load_checkpoint, read_checkpoint
 from .layouts import to_package_layout
 from .meta import WeightsOrigin, weights_fingerprint
-from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
+from .pretrained import PosePretrainedCfg, registered_cfg
 
-__all__ = ["IMAGENET_HUB_IDS", "load_imagenet_backbone", "load_pretrained", "load_weights_file", "registered_cfg"]
+__all__ = ["IMAGENET_HUB_IDS", "load_imagenet_backbone", "load_pretrained", "load_weights_file"]
 
 _logger = logging.getLogger(__name__)
 
@@ -52,15 +52,6 @@ IMAGENET_HUB_IDS = {
     "hrnet_w32_pose": "timm/hrnet_w32.ms_in1k",
     "hrnet_w48_pose": "timm/hrnet_w48.ms_in1k",
 }
-
-
-def registered_cfg(model: nn.Module) -> PosePretrainedCfg | None:
-    """The registered configuration the model was built for (``None`` for ``hf-hub:``/``local-dir:`` models)."""
-    timm_cfg = model.pretrained_cfg
-    if timm_cfg.get("source") in ("hf-hub", "local-dir"):
-        return None
-    name = f"{timm_cfg['architecture']}.{timm_cfg.get('tag') or ''}".rstrip(".")
-    return PRETRAINED_CFGS.get(name)
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -159,7 +150,7 @@ def load_pretrained(
     if source is not True:
         raise ValueError(f"pretrained must be True, False or 'imagenet', got {source!r}")
     timm_cfg = model.pretrained_cfg
-    registered = registered_cfg(model)
+    registered = registered_cfg(model.pretrained_cfg)
     name = registered.name if registered else str(timm_cfg.get("hf_hub_id") or timm_cfg.get("file") or "model")
     local = timm_cfg.get("file")
     if local:
@@ -246,7 +237,7 @@ def load_weights_file(
 def _record_origin(model: nn.Module, path: Path | None, reset_head: bool, from_tag: bool) -> None:
     """Set ``model.pose_meta.origin`` after weights were loaded from ``path`` (``None``: from memory)."""
     fingerprint = weights_fingerprint(model)
-    meta, registered = model.pose_meta, registered_cfg(model)
+    meta, registered = model.pose_meta, registered_cfg(model.pretrained_cfg)
     if registered is not None and not from_tag and registered.sha256_prefix and path is not None:
         from_tag = file_sha256(path).startswith(registered.sha256_prefix)
     if registered is not None and from_tag:
