@@ -33,8 +33,8 @@ def test_predict_with_a_local_checkpoint(tmp_path, capsys):
     out_dir = tmp_path / "out"
     args = ["predict", PHOTO, "--model", "hrnet_w18_small_pose", "--checkpoint", str(weights)]
     assert main([*args, "--boxes", str(boxes), "--out-dir", str(out_dir), "--device", "cpu"]) == 0
-    results = json.loads((out_dir / "astronaut.json").read_text())
-    assert len(results) == 2 and results[0]["bbox"] == [120.0, 20.0, 300.0, 480.0]
+    results = json.loads((out_dir / "results.json").read_text())
+    assert len(results) == 2 and results[0]["bbox"] == [120.0, 20.0, 300.0, 480.0] and results[0]["image_id"] == 1
     assert Image.open(out_dir / "astronaut_pose.png").size == (512, 512)
     assert "2 person(s)" in capsys.readouterr().out
 
@@ -49,6 +49,21 @@ def test_predict_offline_says_how_to_supply_weights(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "could not get the weights of hrnet_w32_pose.coco_256x192" in err
     assert "checkpoint_path=PATH" in err and "--checkpoint PATH" in err
+    weights = tmp_path / "w.safetensors"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch_hub"))  # no cached detector weights
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
+    args = ["predict", PHOTO, "--model", "hrnet_w18_small_pose", "--checkpoint", str(weights), "--out-dir"]
+    assert main([*args, str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth" in err and "--detector-checkpoint PATH" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def _offline(*args: object, **kwargs: object) -> None:
+    from urllib.error import URLError
+
+    raise URLError("[Errno -2] Name or service not known")
 
 
 def test_predict_missing_image(tmp_path, capsys):
@@ -113,9 +128,13 @@ def test_predict_folders_globs_and_same_stems(tmp_path, capsys):
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
     args = ["predict", str(tmp_path / "a"), str(tmp_path / "b" / "*.jpg"), "--model", "hrnet_w18_small_pose",
-            "--checkpoint", str(weights), "--device", "cpu", "--no-flip", "--out-dir", str(out)]  # fmt: skip
+            "--checkpoint", str(weights), "--device", "cpu", "--no-flip", "--detector", "none",
+            "--out-dir", str(out)]  # fmt: skip
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["shot.json", "shot_2.json", "shot_2_pose.png", "shot_pose.png"]
+    names = ["images.json", "results.json", "shot_2_pose.png", "shot_pose.png"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    images = json.loads((out / "images.json").read_text())["images"]
+    assert [i["file_name"] for i in images] == [str(tmp_path / "a" / "shot.jpg"), str(tmp_path / "b" / "shot.jpg")]
 
     import subprocess
     import sys

@@ -53,18 +53,29 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
     w, a = str(root / "w.safetensors"), str(root / "a.jpg")
 
     def predict(*images: object, out: str, weights: str = w, device: str = "cpu", extra: tuple = ()) -> list[str]:
+        detector = () if "--detector" in extra else ("--detector", "none")  # no downloads unless a case asks
         return ["predict", *map(str, images), "--model", ARCH, "--checkpoint", weights, "--device", device,
-                "--out-dir", str(root / out), *extra]  # fmt: skip
+                "--out-dir", str(root / out), *detector, *extra]  # fmt: skip
 
     evaluate = ["evaluate", "--coco-root", str(kites), "--split", "val", "--model", ARCH, "--checkpoint", w]
     return [
-        (["predict", str(root / "missing.jpg")], "image file(s) not found"),
+        (["predict", str(root / "missing.jpg")], "input file '"),
         (predict(a, out="x1", device="tpu"), "--device 'tpu' is not a device"),
         (predict(a, out="x2", device="cuda"), "no CUDA device is available"),
         (predict(a, out="a_file"), "is an existing file, not a folder"),
-        (predict(a, root / "o2" / "a_pose.png", out="o2"), "it is one of the inputs"),
+        (predict(a, root / "o2" / "a_pose.png", out="o2", extra=("--exist-ok",)), "it is one of the inputs"),
         (predict(root / "o2" / "*.gif", out="x3"), "matches no file"),
-        (predict(root / "kites" / "annotations", out="x3"), "holds no images"),
+        (predict(root / "kites" / "annotations", out="x3"), "holds no images or videos"),
+        (predict(root / "a_file", out="x3"), "could not decode image"),
+        (
+            predict(
+                a,
+                out="x3",
+                extra=("--detector", "ssdlite320_mobilenet_v3_large", "--detector-checkpoint", str(root / "nope.pth")),
+            ),
+            "nope.pth",
+        ),
+        (predict(a, out="x3", extra=("--detector", "none", "--detector-checkpoint", w)), "needs a --detector"),
         (predict(a, out="x4", extra=("--boxes", str(root / "not.json"))), "is not JSON"),
         (predict(a, out="x5", extra=("--boxes", str(root / "nope.json"))), "--boxes file"),
         (predict(a, out="x6", extra=("--batch-size", "0")), "--batch-size must be at least 1"),
@@ -105,25 +116,28 @@ def test_every_subcommand_fails_cleanly(files, capsys, monkeypatch):
 
 
 def test_argument_errors_exit_with_2(capsys):
-    for args in (["predict"], ["export"], ["nosuchcommand"], ["predict", "a.jpg", "--batch-size", "many"]):
+    for args in (["predict"], ["export"], ["nosuchcommand"], ["predict", "a.jpg", "--batch-size", "many"],
+                 ["predict", "a.jpg", "--detector", "yolo"]):  # fmt: skip
         with pytest.raises(SystemExit) as info:
             main(args)
         assert info.value.code == 2
         assert "Traceback" not in capsys.readouterr().err
 
 
-def test_overwrite_is_explicit(files, tmp_path, capsys):
+def test_an_input_inside_the_output_folder_is_never_replaced(files, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["predict", str(PHOTO), "--model", ARCH, "--checkpoint", str(files["root"] / "w.safetensors"),
-            "--device", "cpu", "--out-dir", str(out)]  # fmt: skip
-    assert main(args) == 0
-    first = (out / "astronaut.json").stat().st_mtime_ns
-    assert main(args) == 2 and "exists; pass --overwrite" in capsys.readouterr().err
-    assert main([*args, "--overwrite"]) == 0 and (out / "astronaut.json").stat().st_mtime_ns != first
-    (out / "astronaut_pose.png").unlink()
-    (out / "astronaut_pose.png").symlink_to(tmp_path / "elsewhere.png")
-    assert main([*args, "--overwrite"]) == 2 and "symbolic link" in capsys.readouterr().err
-    assert not (tmp_path / "elsewhere.png").exists()
+    out.mkdir()
+    shutil.copy(PHOTO, out / "a_pose.png")  # an input named like the drawing of a.jpg
+    shutil.copy(PHOTO, tmp_path / "a.jpg")
+    args = ["predict", str(tmp_path / "a.jpg"), str(out / "a_pose.png"), "--model", ARCH, "--checkpoint",
+            str(files["root"] / "w.safetensors"), "--device", "cpu", "--detector", "none",
+            "--out-dir", str(out)]  # fmt: skip
+    before = (out / "a_pose.png").read_bytes()
+    assert main(args) == 0  # out holds files: the run goes to out-2
+    assert sorted(p.name for p in (tmp_path / "out-2").iterdir()) == ["a_pose.png", "a_pose_pose.png",
+                                                                      "images.json", "results.json"]  # fmt: skip
+    assert main([*args, "--exist-ok"]) == 2 and "it is one of the inputs" in capsys.readouterr().err
+    assert (out / "a_pose.png").read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["a_pose.png"]
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path):

@@ -56,3 +56,44 @@ def test_timm_citizen_example(tmp_path):
     out = run(str(REPO / "examples" / "timm_citizen.py"), "--out", str(tmp_path / "m"))
     assert "reloaded through timm with the same metadata: True" in out
     assert "features (getter): [(1, 36, 16, 16), (1, 144, 4, 4)]" in out and "UDP targets: (1, 4, 32, 32)" in out
+
+
+def test_video_example(tmp_path):
+    import torch
+
+    from .test_detect import person_biased_ssdlite
+
+    weights, detector = tmp_path / "w.safetensors", tmp_path / "ssdlite.pth"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
+    torch.save(person_biased_ssdlite(), detector)
+    out = run(str(REPO / "examples" / "video.py"), "--demo-clip", "--model", "hrnet_w18_small_pose", "--checkpoint",
+              str(weights), "--detector", "ssdlite320_mobilenet_v3_large", "--detector-checkpoint", str(detector),
+              "--max-persons", "2", "--out", str(tmp_path / "run"), cwd=tmp_path)  # fmt: skip
+    assert "run-clip.mp4 frame 11: 2 person(s)" in out and "24 poses in" in out
+    assert (tmp_path / "run" / "run-clip_pose.mp4").is_file()
+
+
+def test_zoo_tasks_example(tmp_path, monkeypatch, capsys):
+    """Each task runs from a checkpoint in its upstream layout and draws its own skeleton (in this process)."""
+    import re
+    import runpy
+
+    import torch
+
+    from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
+
+    from .test_zoo import upstream_layout
+
+    photo = str(REPO / "examples" / "images" / "astronaut.jpg")
+    for task, joints in (("face", 98), ("hand", 21), ("animal", 17), ("wholebody", 133)):
+        tag = re.search(rf'"{task}": "([\w.]+)"', (REPO / "examples" / "zoo_tasks.py").read_text()).group(1)
+        weights = tmp_path / f"{task}.pth"
+        upstream = upstream_layout(hrnet_zoo.create_model(tag).state_dict(), PRETRAINED_CFGS[tag].url)
+        torch.save({"state_dict": upstream}, weights)
+        argv = ["zoo_tasks.py", task, photo, "--box", "100", "20", "330", "490", "--checkpoint", str(weights),
+                "--out", str(tmp_path / f"{task}.png")]  # fmt: skip
+        monkeypatch.setattr("sys.argv", argv)
+        runpy.run_path(str(REPO / "examples" / "zoo_tasks.py"), run_name="__main__")
+        out = capsys.readouterr().out
+        assert f"1 subject(s) x {joints} keypoints" in out and (tmp_path / f"{task}.png").is_file()
+        assert f"({len(PRETRAINED_CFGS[tag].keypoints.skeleton)} skeleton links)" in out

@@ -14,11 +14,10 @@ from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
 
 def test_list_models_and_pretrained():
     assert hrnet_zoo.list_models("*w32*") == ["hrnet_w32_pose"]
-    assert hrnet_zoo.list_pretrained("hrnet_w32*") == [
-        "hrnet_w32_pose.coco_256x192",
-        "hrnet_w32_pose.coco_384x288",
-        "hrnet_w32_pose.mpii_256x256",
-    ]
+    w32 = hrnet_zoo.list_pretrained("hrnet_w32*")
+    originals = ["hrnet_w32_pose.coco_256x192", "hrnet_w32_pose.coco_384x288", "hrnet_w32_pose.mpii_256x256"]
+    assert set(originals) <= set(w32) and "hrnet_w32_pose.coco_dark_256x192" in w32
+    assert all(name.startswith("hrnet_w32_pose.") for name in w32)
     assert hrnet_zoo.list_models(pretrained=True) == hrnet_zoo.list_pretrained()
     assert hrnet_zoo.is_model("hrnet_w48_pose.coco_384x288") and not hrnet_zoo.is_model("hrnet_w32")
     assert not hrnet_zoo.is_model("hrnet_w32_pose.imagenet_1k")
@@ -34,15 +33,28 @@ def test_default_tag_and_pretrained_cfg():
     assert model.pose_meta == cfg.pose_meta and model.pretrained_cfg["tag"] == "coco_256x192"
 
 
-@pytest.mark.parametrize("name", list(PRETRAINED_CFGS))
-def test_pretrained_cfg_schema_matches_the_model(name):
+def _size_groups() -> list[list[str]]:
+    """Configurations of one architecture, head size and input size: they must record the same sizes."""
+    groups: dict[tuple, list[str]] = {}
+    for name, cfg in PRETRAINED_CFGS.items():
+        groups.setdefault((cfg.architecture, cfg.num_joints, cfg.input_size), []).append(name)
+    return list(groups.values())
+
+
+@pytest.mark.parametrize("names", _size_groups(), ids=lambda names: names[0])
+def test_pretrained_cfg_schema_matches_the_model(names):
     """As torchvision checks its weights' meta: the recorded numbers cannot drift from the models."""
-    cfg = PRETRAINED_CFGS[name]
-    assert cfg.params_m is not None and cfg.gmacs is not None and cfg.mean and cfg.std and cfg.license
-    if cfg.has_weights:
-        assert cfg.metrics and cfg.metrics_source and cfg.hf_hub_id == f"hrnet-zoo/{name}"
-        assert re.fullmatch(r"[0-9a-f]{8}", cfg.sha256_prefix) and cfg.sha256_prefix in cfg.url
-        assert all(0 < v <= 1 for k, v in cfg.metrics.items())
+    for name in names:
+        cfg = PRETRAINED_CFGS[name]
+        assert cfg.params_m is not None and cfg.gmacs is not None and cfg.mean and cfg.std and cfg.license
+        assert (cfg.params_m, cfg.gmacs) == (PRETRAINED_CFGS[names[0]].params_m, PRETRAINED_CFGS[names[0]].gmacs)
+        if cfg.has_weights:
+            assert cfg.metrics and cfg.metrics_source and cfg.hf_hub_id in (None, f"hrnet-zoo/{name}")
+            assert re.fullmatch(r"[0-9a-f]{8}", cfg.sha256_prefix) and cfg.sha256_prefix in cfg.url
+            assert all(v > 0 for v in cfg.metrics.values())
+            if cfg.hf_hub_id:  # the original tags: COCO AP and PCKh as fractions
+                assert all(0 < v <= 1 for v in cfg.metrics.values())
+    name, cfg = names[0], PRETRAINED_CFGS[names[0]]
     with torch.device("meta"):
         model = hrnet_zoo.create_model(name)
         x = torch.empty(1, 3, *cfg.input_size)

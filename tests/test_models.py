@@ -15,16 +15,17 @@ SMALL = (64, 96)  # (H, W): multiples of 32, tiny enough for W48 on a CPU
 
 
 def test_registry_is_complete():
-    assert MODELS == ["hrnet_w18_pose", "hrnet_w18_small_pose", "hrnet_w32_pose", "hrnet_w48_pose"]
+    assert MODELS == ["hrnet_w18_pose", "hrnet_w18_small_pose", "hrnet_w32_pose", "hrnet_w48_pose", "hrnetv2_w18_pose"]
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_backward(name):
     model = hrnet_zoo.create_model(name)
-    assert isinstance(model, HRNetPose) and model.num_joints == 17
+    joints = hrnet_zoo.get_pretrained_cfg(name).num_joints  # 17 (COCO) but for hrnetv2's default, a face tag
+    assert isinstance(model, HRNetPose) and model.num_joints == joints
     x = torch.randn(2, 3, *SMALL)
     heatmaps = model(x)
-    assert heatmaps.shape == (2, 17, SMALL[0] // 4, SMALL[1] // 4)
+    assert heatmaps.shape == (2, joints, SMALL[0] // 4, SMALL[1] // 4)
     heatmaps.square().mean().backward()
     without_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert without_grad == []

@@ -65,7 +65,8 @@ def test_fold_needs_eval_mode():
         fold_batch_norms(hrnet_zoo.create_model("hrnet_w18_small_pose"))
 
 
-@pytest.mark.parametrize("name", hrnet_zoo.list_models())
+# One model per code path: the widths of W18/W32/W48 do not change what dynamo traces, the HRNetV2 head does.
+@pytest.mark.parametrize("name", ["hrnet_w18_small_pose", "hrnetv2_w18_pose"])
 def test_no_graph_breaks(name):
     model = hrnet_zoo.create_model(name).eval()
     explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 64, 64))

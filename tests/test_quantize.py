@@ -86,8 +86,8 @@ def test_cli_exports_and_runs_int8(model, tmp_path, capsys):
     assert main([*args, "--output", str(out)]) == 0 and out.is_file()
     assert "int8, calibrated on 4 images" in capsys.readouterr().out
     results = tmp_path / "results"
-    assert main(["predict", str(PHOTO), "--model", str(out), "--out-dir", str(results)]) == 0
-    assert len(json.loads((results / "astronaut.json").read_text())[0]["keypoints"]) == 12
+    assert main(["predict", str(PHOTO), "--model", str(out), "--detector", "none", "--out-dir", str(results)]) == 0
+    assert len(json.loads((results / "results.json").read_text())[0]["keypoints"]) == 12
     assert main([*args[:4], "--int8"]) == 2 and "needs --calibration" in capsys.readouterr().err
     assert main([*args[:4], "--int8", "--calibration", str(tmp_path / "none")]) == 2
     assert "--calibration" in capsys.readouterr().err

@@ -31,7 +31,8 @@ def test_default_cfg_and_factory_kwargs_on_the_meta_device(name):
     assert {t.device.type for t in [*model.parameters(), *model.buffers()]} == {"meta"}
     cfg = model.default_cfg
     assert cfg is model.pretrained_cfg and model.in_chans == cfg["input_size"][0] == 3
-    assert model.num_classes == 17 and model.num_features == model.head_hidden_size > 0
+    assert model.num_classes == hrnet_zoo.get_pretrained_cfg(name).num_joints
+    assert model.num_features == model.head_hidden_size > 0
     x = torch.randn(1, *cfg["input_size"], device="meta")
     features = model.forward_features(x)
     assert tuple(features.shape[-2:]) == tuple(cfg["pool_size"]) and features.shape[1] == model.num_features

@@ -219,7 +219,9 @@ class Oracle:
             kpts[..., 2] = 0.9
             _, scale = box_to_center_scale(torch.tensor(image_boxes), self.input_size)
             scores, areas = kpts[..., 2].mean(1), region_area(scale).numpy()
-            results.append(PoseResult(kpts, np.array(image_boxes), scores, areas, (), (), (96, 96)))
+            results.append(
+                PoseResult(kpts, np.array(image_boxes), scores, np.ones_like(scores), areas, (), (), (96, 96))
+            )
         return results
 
 

@@ -28,7 +28,7 @@ from .models import (
 )
 from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
-from .pose import PoseEstimator, PoseResult
+from .pose import PersonDetector, PoseEstimator, PoseResult
 from .quantize import quantize
 
 __version__ = "0.2.0"
@@ -46,6 +46,7 @@ __all__ = [
     "KeypointSet",
     "MultiScaleFusion",
     "OnnxPoseModel",
+    "PersonDetector",
     "PoseEstimator",
     "PoseMeta",
     "PosePretrainedCfg",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import sys
@@ -19,29 +18,38 @@ from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
 from .hub.download import WEIGHTS_FILE, WeightsUnavailableError
 from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
+from .keypoints import KeypointSet
+from .models.pretrained import TASKS
 from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
-from .output_files import check_output_dir, finite_records, plan_outputs, write_json
-from .pose import PoseEstimator, save_image
+from .output_files import check_output_dir, plan_outputs, run_folder, write_json
+from .pose import PoseEstimator
+from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
+from .pose.run_writer import IMAGES_FILE, RESULTS_FILE, RunWriter
+from .pose.sources import IMAGE_SUFFIXES, Source, VideoReader, find_sources
 from .quantize import quantize
 
 __all__ = ["main"]
-
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     names = list_pretrained(args.pattern) if args.pretrained else list_models(args.pattern)
     names += [] if args.pretrained else [n for n in list_pretrained(args.pattern) if n not in names]
-    header = f"{'name':34} {'input':>8} {'joints':>6} {'params':>7} {'GMACs':>6}  {'served weights':38} {'paper'}"
-    print(header)
-    print("-" * len(header))
-    for name in sorted(names):
-        cfg = get_pretrained_cfg(name)
-        served = ", ".join(f"{k}={v}" for k, v in cfg.metrics.items() if "val" in k) or "-"
-        paper = ", ".join(f"{k}={v}" for k, v in cfg.paper_metrics.items() if "val" in k) or "-"
-        size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
-        print(f"{name:34} {size:>8} {cfg.num_joints:>6} {cfg.params_m:>6.1f}M {cfg.gmacs:>6.2f}  {served:38} {paper}")
+    cfgs = list({cfg.name: cfg for cfg in (get_pretrained_cfg(name) for name in sorted(names))}.values())
+    header = f"{'name':50} {'input':>8} {'joints':>6} {'codec':>7} {'params':>7} {'GMACs':>6}  metric (served weights)"
+    for task in TASKS:
+        rows = [cfg for cfg in cfgs if cfg.task == task]
+        if not rows:
+            continue
+        print(f"## {task}\n{header}\n{'-' * len(header)}")
+        for cfg in rows:
+            metric = "{}={}".format(*cfg.headline_metric) if cfg.has_weights else "no weights"
+            params = f"{cfg.params_m:.1f}M" if cfg.params_m else "-"
+            gmacs = f"{cfg.gmacs:.2f}" if cfg.gmacs else "-"
+            size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
+            print(f"{cfg.name:50} {size:>8} {cfg.num_joints:>6} {cfg.pose_meta.codec.decoding:>7} {params:>7} "
+                  f"{gmacs:>6}  {metric}")  # fmt: skip
+        print()
     return 0
 
 
@@ -93,72 +101,67 @@ def _calibration_images(folder: str) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"--calibration {folder!r} is not a folder of images")
-    images = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        raise ValueError(f"--calibration {folder!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
+        raise ValueError(f"--calibration {folder!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return images
 
 
-def _expand_images(arguments: list[str]) -> list[str]:
-    """Image files, folders (their images, sorted) and glob patterns, in the order given."""
-    images = []
-    for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-            if not found:
-                raise FileNotFoundError(f"folder {argument!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
-        elif not path.exists() and glob.has_magic(argument):
-            found = sorted(glob.glob(argument, recursive=True))
-            if not found:
-                raise FileNotFoundError(f"the pattern {argument!r} matches no file")
+def _frame_total(sources: list[Source]) -> int | None:
+    """Frames the run will read (for the progress bar); opening each video also checks it early."""
+    total = 0
+    for source in sources:
+        if source.kind == "webcam":
+            return None
+        if source.kind == "video":
+            with VideoReader(source) as reader:
+                if reader.frame_count is None:
+                    return None
+                total += reader.frame_count
         else:
-            found = [argument]
-        images += found
-    missing = [p for p in images if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
-    return images
-
-
-def _output_stems(images: list[str]) -> list[str]:
-    """One output name per input: its file stem, with ``_2``, ``_3``... for later inputs of the same stem."""
-    seen: dict[str, int] = {}
-    stems = []
-    for image in images:
-        stem = Path(image).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
-    return stems
+            total += 1
+    return total
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    images = _expand_images(args.images)
+    sources = find_sources(args.inputs)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     boxes = _load_boxes(args.boxes)
     device = _device(args.device)
-    out_dir = check_output_dir(args.out_dir)
-    stems = _output_stems(images)
-    outputs = plan_outputs([out_dir / f"{s}{suffix}" for s in stems for suffix in (".json", "_pose.png")],
-                           images, args.overwrite)  # fmt: skip
+    folder = run_folder(args.out_dir, args.exist_ok)
+    if folder != Path(args.out_dir):
+        logging.getLogger("hrnet_zoo").info("%s holds an earlier run; writing to %s (--exist-ok reuses it)",
+                                            args.out_dir, folder)  # fmt: skip
+    planned = RunWriter(folder, sources, KeypointSet("planned", ()), draw=args.draw).outputs
+    plan_outputs(planned, [s.location for s in sources if s.kind != "webcam"], args.exist_ok)
+    total = _frame_total(sources)
+    needs_detector = any(s.kind != "image" or (s.location not in boxes and Path(s.location).name not in boxes)
+                         for s in sources)  # fmt: skip
+    if args.detector_checkpoint is not None and args.detector == "none":
+        raise ValueError("--detector-checkpoint needs a --detector; drop it or name the detector it belongs to")
     model = _create_model(args)
-    estimator = PoseEstimator(
-        model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for index, path in enumerate(tqdm(images, desc="images", unit="img", disable=len(images) < 2)):
-        json_path, png_path = outputs[2 * index], outputs[2 * index + 1]
-        image_boxes = boxes.get(path, boxes.get(Path(path).name))
-        result = estimator.predict(path, boxes=image_boxes, box_format=args.box_format)[0]
-        records, dropped = finite_records(result.to_coco(stems[index]))
-        if dropped:
-            logging.getLogger("hrnet_zoo").warning(
-                "%s: %d person(s) with non-finite keypoints left out of %s", path, dropped, json_path.name
-            )
-        write_json(json_path, records)
-        save_image(result.plot(path, args.threshold), png_path)
-        tqdm.write(f"{path}: {len(records)} person(s) -> {json_path}, {png_path.name}")
+    detector = None
+    if needs_detector and args.detector != "none":
+        detector = PersonDetector(args.detector, checkpoint=args.detector_checkpoint,
+                                  score_threshold=args.detection_threshold, device=device)  # fmt: skip
+    estimator = PoseEstimator(model, device=device, flip_test=args.flip, decoder=args.decoder,
+                              batch_size=args.batch_size, detector=detector)  # fmt: skip
+    info = {"model": args.model, "detector": args.detector if detector else None, "version": __version__}
+    writer = RunWriter(folder, sources, estimator.keypoints, draw=args.draw, threshold=args.threshold, info=info)
+    persons = 0
+    progress = tqdm(total=total, desc="frames", unit="frame", disable=total is not None and total < 2)
+    try:
+        with writer, progress:
+            for frame, result in estimator.stream(sources, boxes, args.box_format, args.batch_frames):
+                writer.add(frame, result)
+                persons += len(result)
+                progress.update()
+    except KeyboardInterrupt:
+        print(f"stopped: {writer.frames} frames written to {folder}", file=sys.stderr)
+        return 130
+    drawn = f" and {len(writer.drawn)} drawn file(s)" if writer.drawn else ""
+    print(f"{writer.frames} frame(s), {persons} person(s) -> {folder / RESULTS_FILE}, {IMAGES_FILE}{drawn}")
     return 0
 
 
@@ -237,28 +240,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "list",
-        help="list registered models and pretrained tags with their metrics",
+        help="list the zoo grouped by task (body, wholebody, face, hand, animal, fashion) with each tag's metric",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
     p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("predict", help="estimate poses in images; writes COCO-format JSON and a drawn PNG per image",
-                       formatter_class=_HelpFormatter)  # fmt: skip
-    p.add_argument("images", nargs="+", help="image files, folders of images or glob patterns ('shots/*.jpg')")
-    p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes; whole image otherwise")
+    p = sub.add_parser("predict", formatter_class=_HelpFormatter,
+                       help="estimate every person's pose in images, videos or a webcam; writes COCO results "
+                       "(results.json, images.json) and drawn images/videos into a new run folder")  # fmt: skip
+    inputs_help = "image or video files, folders, glob patterns ('shots/*.jpg') or a webcam index (0)"
+    p.add_argument("inputs", nargs="+", metavar="input", help=inputs_help)
+    p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes (skips detection)")
     p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes")
+    p.add_argument("--detector", choices=(*DETECTORS, "none"), default=DEFAULT_DETECTOR, metavar="NAME",
+                   help=f"torchvision person detector: {', '.join(DETECTORS)}; 'none' takes each image as one person "
+                   f"(default: {DEFAULT_DETECTOR})")  # fmt: skip
+    p.add_argument("--detector-checkpoint", help="local weights of --detector instead of torchvision's download")
+    p.add_argument("--detection-threshold", type=float, default=0.5, help="minimum person detection score")
     model_help = "model name, arch.tag, local-dir:PATH, hf-hub:REPO or an exported .onnx file"
     p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
     p.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of downloading")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--out-dir", default="hrnet_zoo_out", help="output folder")
+    p.add_argument("--out-dir", default="hrnet_zoo_out",
+                   help="run folder; when it holds an earlier run, OUT_DIR-2, -3... is used instead")  # fmt: skip
+    p.add_argument("--exist-ok", action="store_true", help="write into an existing --out-dir, replacing its files")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
     p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
+    p.add_argument("--batch-frames", type=int, default=8, help="frames read and detected together")
+    p.add_argument("--draw", action=argparse.BooleanOptionalAction, default=True, help="write drawn images/videos")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
-    p.add_argument("--overwrite", action="store_true", help="replace existing result files in --out-dir")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol",

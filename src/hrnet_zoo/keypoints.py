@@ -1,15 +1,28 @@
 """Keypoint metadata: names, skeleton, left/right flip pairs and OKS sigmas.
 
+Besides COCO and MPII (defined here as the original HRNet defines them), every data set of the zoo's checkpoints
+has its set, generated from OpenMMLab's data set definitions (``data/keypoint_sets.json``, written by
+``tools/import_openmmlab_zoo.py``): whole-body, faces, hands, animals, crowds, fashion.
+
 Pure data at the bottom of the package: this module imports nothing else of hrnet_zoo.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
-__all__ = ["COCO_KEYPOINTS", "MPII_KEYPOINTS", "KeypointSet", "generic_keypoints", "get_keypoint_set"]
+__all__ = [
+    "COCO_KEYPOINTS",
+    "MPII_KEYPOINTS",
+    "KeypointSet",
+    "generic_keypoints",
+    "get_keypoint_set",
+    "list_keypoint_sets",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,16 @@ class KeypointSet:
         for a, b in self.flip_pairs:
             index[a], index[b] = b, a
         return index
+
+    def to_coco_category(self, category_id: int = 1, name: str = "person") -> dict[str, Any]:
+        """This set as a COCO annotation file's category (1-based ``skeleton``), the inverse of
+        :meth:`from_coco_category`."""
+        skeleton = [[a + 1, b + 1] for a, b in self.skeleton]
+        category: dict[str, Any] = {"id": category_id, "name": name, "supercategory": name,
+                                    "keypoints": list(self.names), "skeleton": skeleton}  # fmt: skip
+        if self.sigmas is not None:
+            category["sigmas"] = list(self.sigmas)
+        return category
 
     @classmethod
     def from_coco_category(
@@ -143,7 +166,14 @@ MPII_KEYPOINTS = KeypointSet(
 
 # fmt: on
 
-_KEYPOINT_SETS = {s.name: s for s in (COCO_KEYPOINTS, MPII_KEYPOINTS)}
+
+def _data_sets() -> dict[str, KeypointSet]:
+    """The keypoint sets generated from OpenMMLab's data set definitions."""
+    records = json.loads(files("hrnet_zoo").joinpath("data", "keypoint_sets.json").read_text())
+    return {name: KeypointSet.from_dict(record) for name, record in records.items()}
+
+
+_KEYPOINT_SETS = {**_data_sets(), COCO_KEYPOINTS.name: COCO_KEYPOINTS, MPII_KEYPOINTS.name: MPII_KEYPOINTS}
 
 
 def generic_keypoints(num_joints: int) -> KeypointSet:
@@ -152,7 +182,13 @@ def generic_keypoints(num_joints: int) -> KeypointSet:
 
 
 def get_keypoint_set(name: str) -> KeypointSet:
-    """The built-in keypoint set called ``name`` (``"coco"`` or ``"mpii"``)."""
+    """The built-in keypoint set called ``name`` (``"coco"``, ``"coco_wholebody"``, ``"wflw"``... see
+    :func:`list_keypoint_sets`)."""
     if name not in _KEYPOINT_SETS:
-        raise ValueError(f"unknown keypoint set {name!r}: built-in sets are {sorted(_KEYPOINT_SETS)}")
+        raise ValueError(f"unknown keypoint set {name!r}: built-in sets are {', '.join(sorted(_KEYPOINT_SETS))}")
     return _KEYPOINT_SETS[name]
+
+
+def list_keypoint_sets() -> list[str]:
+    """Names of the built-in keypoint sets."""
+    return sorted(_KEYPOINT_SETS)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_output_dir", "finite_records", "plan_outputs", "write_json"]
+__all__ = ["JsonArrayStream", "check_output_dir", "finite_records", "plan_outputs", "run_folder", "write_json"]
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
@@ -23,6 +23,22 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--out-dir {str(folder)!r} is an existing file, not a folder; name a folder")
     return folder
+
+
+def run_folder(path: str | os.PathLike, exist_ok: bool = False) -> Path:
+    """The folder of a new run: ``path`` itself when it does not exist, is empty, or ``exist_ok``; otherwise the
+    first of ``path-2``, ``path-3``... that does not exist, so an earlier run's results are never mixed in.
+
+    Raises:
+        ValueError: ``path`` is an existing file.
+    """
+    folder = check_output_dir(path)
+    if exist_ok or not folder.exists() or not any(folder.iterdir()):
+        return folder
+    number = 2
+    while (candidate := folder.with_name(f"{folder.name}-{number}")).exists():
+        number += 1
+    return candidate
 
 
 def plan_outputs(paths: Sequence[Path], inputs: Iterable[str | os.PathLike], overwrite: bool) -> list[Path]:
@@ -68,3 +84,37 @@ def write_json(path: Path, data: Any) -> None:
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     partial.write_text(text)
     partial.replace(path)
+
+
+class JsonArrayStream:
+    """Write a JSON document whose one growing array is streamed item by item, so memory stays flat.
+
+    The text is ``head``, the items separated by commas, then ``tail`` (e.g. ``head="["``, ``tail="]"`` for a
+    plain list). It goes to a hidden partial file that :meth:`close` renames to ``path``; :meth:`discard` removes
+    it instead. Items are strict JSON (NaN or Infinity raise ``ValueError``).
+    """
+
+    def __init__(self, path: Path, head: str = "[", tail: str = "]") -> None:
+        self.path = path
+        self.count = 0
+        self._tail = tail
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        self._file = self._partial.open("w")
+        self._file.write(head)
+
+    def add(self, item: Any) -> None:
+        """Append one item to the array."""
+        self._file.write(("," if self.count else "") + "\n" + json.dumps(item, allow_nan=False))
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the document and put it in place."""
+        self._file.write("\n" + self._tail + "\n")
+        self._file.close()
+        self._partial.replace(self.path)
+
+    def discard(self) -> None:
+        """Drop the unfinished document."""
+        self._file.close()
+        self._partial.unlink(missing_ok=True)

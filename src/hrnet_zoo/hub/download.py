@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from huggingface_hub import hf_hub_download
+from tqdm import tqdm
 
 __all__ = [
     "WEIGHTS_FILE",
@@ -87,8 +88,8 @@ def download_verified(url: str, sha256_prefix: str | None, directory: str | os.P
     """Download ``url`` into ``directory`` and check that its SHA-256 starts with ``sha256_prefix``.
 
     The file is written as ``NAME.partial-<pid>`` and renamed once complete and verified; partial files of
-    killed downloads are removed the next time. Each connection and read is bounded by
-    :func:`download_timeout`.
+    killed downloads are removed the next time. A progress bar shows on terminals. Each connection and read is
+    bounded by :func:`download_timeout`.
 
     Raises:
         WeightsUnavailableError: The download failed, stalled or was cut short (nothing is left behind).
@@ -104,10 +105,14 @@ def download_verified(url: str, sha256_prefix: str | None, directory: str | os.P
         with urllib.request.urlopen(url, timeout=download_timeout()) as response, partial.open("wb") as out:
             expected = response.headers.get("Content-Length")
             received = 0
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
+            progress = tqdm(total=int(expected) if expected else None, unit="B", unit_scale=True, unit_divisor=1024,
+                            desc=path.name, disable=None, leave=False)  # fmt: skip
+            with progress:  # shown on terminals only
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    progress.update(len(chunk))
             if expected is not None and received != int(expected):
                 raise OSError(f"the transfer was cut short ({received} of {expected} bytes)")
     except Exception as err:  # URLError, HTTPError, timeouts, cut connections: this source failed

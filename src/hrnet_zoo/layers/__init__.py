@@ -1,6 +1,7 @@
 """HRNet building blocks, usable on their own in any network (no registry knowledge here)."""
 
 from .blocks import BasicBlock, BlockType, Bottleneck, get_block, make_blocks
+from .concat import ResizeConcat
 from .fusion import MultiScaleFusion, downsample_path, upsample_path
 from .hr_module import HRModule
 from .stem import Stem
@@ -12,6 +13,7 @@ __all__ = [
     "Bottleneck",
     "HRModule",
     "MultiScaleFusion",
+    "ResizeConcat",
     "Stem",
     "Transition",
     "downsample_path",

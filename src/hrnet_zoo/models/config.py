@@ -131,6 +131,7 @@ MODEL_CONFIGS: dict[str, HRNetConfig] = {
     # HRNet-W18-Small-v2 of the HRNet family (Wang et al., TPAMI 2020): fewer modules and blocks.
     "hrnet_w18_small": hrnet_config(18, stage1_blocks=2, modules=(1, 3, 2), blocks=2),
     "hrnet_w18": hrnet_config(18),
+    "hrnetv2_w18": hrnet_config(18),  # the same backbone; HRNetV2Pose makes its last module output all branches
     "hrnet_w32": hrnet_config(32),
     "hrnet_w48": hrnet_config(48),
 }

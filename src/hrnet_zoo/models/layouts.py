@@ -14,7 +14,9 @@ original (``pose_hrnet_w32_256x192.pth``)     hrnet_zoo
 ============================================  ==========================================
 
 OpenMMLab checkpoints hold the original names under ``backbone.``, with the head under
-``keypoint_head.final_layer.`` (mmpose 0.x) or ``head.final_layer.`` (mmpose 1.x). timm's ImageNet HRNet
+``keypoint_head.final_layer.`` (mmpose 0.x) or ``head.final_layer.`` (mmpose 1.x). HRNetV2 heads (conv, BN,
+ReLU, then the heatmap conv) are one ``final_layer`` sequence in 0.x and the package (``head.0``, ``head.1``,
+``head.3``), ``head.conv_layers`` + ``head.final_layer`` in 1.x. timm's ImageNet HRNet
 classifiers hold the original backbone names plus a classification head (``incre_modules``, ``downsamp_modules``,
 ``final_layer``, ``classifier``), which is dropped.
 """
@@ -73,6 +75,23 @@ def detect_layout(state_dict: Mapping[str, object]) -> Layout:
     )
 
 
+def _number_conv_head(state_dict: Mapping[str, V]) -> dict[str, V]:
+    """mmpose 1.x splits a head with conv layers (HRNetV2's) into ``head.conv_layers.{i}`` (conv, BN, ReLU per
+    layer) and ``head.final_layer``; mmpose 0.x numbers them in one ``final_layer`` sequence, as the package does."""
+    conv = [int(k.split(".")[2]) for k in state_dict if k.startswith("head.conv_layers.")]
+    if not conv:
+        return dict(state_dict)
+    final = 3 * ((max(conv) + 2) // 3)  # after the last conv layer's (conv, BN, ReLU)
+    renamed = {}
+    for key, value in state_dict.items():
+        if key.startswith("head.conv_layers."):
+            key = "head.final_layer." + key[len("head.conv_layers.") :]
+        elif key.startswith("head.final_layer."):
+            key = f"head.final_layer.{final}." + key[len("head.final_layer.") :]
+        renamed[key] = value
+    return renamed
+
+
 def original_to_package(key: str) -> str:
     """Rename one key of the original layout to the package's layout (unknown keys are returned unchanged)."""
     for pattern, replacement in _ORIGINAL_RULES:
@@ -109,6 +128,8 @@ def to_package_layout(state_dict: Mapping[str, V]) -> tuple[dict[str, V], Layout
     layout = detect_layout(state_dict)
     if layout == "hrnet_zoo":
         return state_dict, layout
+    if layout == "openmmlab1":
+        state_dict = _number_conv_head(state_dict)
     out = {}
     for key, value in state_dict.items():
         original = _to_original(key, layout)

@@ -28,6 +28,7 @@ from timm.models._features_fx import FeatureGraphNet
 from torch import Tensor, nn
 
 from ..keypoints import KeypointSet, generic_keypoints
+from ..layers import ResizeConcat
 from .backbone import HighResolutionNet
 from .config import MODEL_CONFIGS, HRNetConfig
 from .layouts import to_package_layout
@@ -35,7 +36,7 @@ from .meta import PoseMeta
 from .pretrained import PRETRAINED_CFGS, default_pretrained_cfg, registered_cfg
 from .weights import load_pretrained
 
-__all__ = ["HRNetFeatures", "HRNetPose"]
+__all__ = ["HRNetFeatures", "HRNetPose", "HRNetV2Pose"]
 
 _FEATURE_WRAPPERS = {"getter": FeatureGetterNet, "hook": FeatureHookNet, "fx": FeatureGraphNet}
 
@@ -193,8 +194,8 @@ class HRNetPose(_PoseModelBase):
         _check_in_chans(in_chans)
         self.head_kernel_size = head_kernel_size
         with torch.device(device) if device is not None else nullcontext():
-            self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=False)
-            self.num_features = self.head_hidden_size = self.backbone.out_channels[0]
+            self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=self.all_branches)
+            self.num_features = self.head_hidden_size = self._num_features()
             self.head = self._make_head(num_joints)
         last = self.backbone.last_module_name
         self.feature_info = [
@@ -209,16 +210,27 @@ class HRNetPose(_PoseModelBase):
         self.pose_meta = meta
         self.register_load_state_dict_pre_hook(_convert_on_load)
 
+    #: Whether the backbone's last module outputs every branch (HRNetV2) or only the stride-4 one.
+    all_branches = False
+
+    def _num_features(self) -> int:
+        return self.backbone.out_channels[0]
+
     def _make_head(self, num_joints: int) -> nn.Module:
         if num_joints == 0:
             return nn.Identity()
         k = self.head_kernel_size
         return nn.Conv2d(self.num_features, num_joints, kernel_size=k, padding=k // 2)
 
+    def _final_features(self, outputs: list[Tensor]) -> Tensor:
+        """The backbone's outputs as the head's input: the fused stride-4 branch."""
+        return outputs[0]
+
     @property
     def num_joints(self) -> int:
         """Number of predicted heatmaps (0 without a head)."""
-        return self.head.out_channels if isinstance(self.head, nn.Conv2d) else 0
+        final = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
+        return final.out_channels if isinstance(final, nn.Conv2d) else 0
 
     @property
     def num_classes(self) -> int:
@@ -255,7 +267,7 @@ class HRNetPose(_PoseModelBase):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch."""
-        return self.backbone(x)[0]
+        return self._final_features(self.backbone(x))
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, num_features, h, w) -> (B, num_joints, h, w)`` heatmaps (features when ``pre_logits``)."""
@@ -291,7 +303,7 @@ class HRNetPose(_PoseModelBase):
         take, _ = feature_take_indices(len(self.feature_info), indices)
         outputs, branches = self.backbone.forward_branches(x)
         intermediates = [branches[i] for i in take]
-        return intermediates if intermediates_only else (outputs[0], intermediates)
+        return intermediates if intermediates_only else (self._final_features(outputs), intermediates)
 
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
@@ -301,6 +313,38 @@ class HRNetPose(_PoseModelBase):
         if prune_head:
             self.reset_head(0)
         return take
+
+
+class HRNetV2Pose(HRNetPose):
+    """HRNetV2 pose network, as OpenMMLab's face and hand checkpoints use it.
+
+    The last module fuses into all four branches; they are upsampled to stride 4 and concatenated
+    (:class:`~hrnet_zoo.layers.ResizeConcat`, ``sum(widths)`` channels, 270 for W18), then the head applies a 1x1
+    conv + BN + ReLU and the 1x1 heatmap conv. Shapes: ``(B, in_chans, H, W) -> (B, num_joints, H / 4, W / 4)``;
+    :meth:`forward_features` gives the concatenation ``(B, num_features, H / 4, W / 4)``.
+
+    Takes the arguments of :class:`HRNetPose` (``head_kernel_size`` does not apply).
+
+    Example:
+        >>> model = hrnet_zoo.create_model("hrnetv2_w18_pose.wflw_256x256").eval()
+        >>> model(torch.randn(1, 3, 256, 256)).shape
+        torch.Size([1, 98, 64, 64])
+    """
+
+    all_branches = True
+
+    def _num_features(self) -> int:
+        self.neck = ResizeConcat(self.backbone.out_channels)
+        return self.neck.out_channels
+
+    def _make_head(self, num_joints: int) -> nn.Module:
+        if num_joints == 0:
+            return nn.Identity()
+        c = self.num_features
+        return nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, num_joints, 1))
+
+    def _final_features(self, outputs: list[Tensor]) -> Tensor:
+        return self.neck(outputs)
 
 
 class HRNetFeatures(_PoseModelBase):
@@ -414,6 +458,10 @@ def _build_pose(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetPose:
     return HRNetPose(cfg, num_joints=num_classes, **kwargs)
 
 
+def _build_pose_v2(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetV2Pose:
+    return HRNetV2Pose(cfg, num_joints=num_classes, **kwargs)
+
+
 def _base_meta(variant: str, timm_cfg: dict[str, Any], given: PoseMeta | Mapping[str, Any] | None) -> PoseMeta:
     """The metadata a model starts from: given (``config.json``'s ``model_args``), the tag's, or timm's config."""
     if isinstance(given, PoseMeta):
@@ -483,7 +531,8 @@ def _create_pose_hrnet(variant: str, pretrained: bool | str = False, **kwargs: A
         )  # fmt: skip
     else:
         model = build_model_with_cfg(
-            _build_pose, variant, False, pretrained_cfg=timm_cfg, model_cfg=arch, pose_meta=meta,
+            _build_pose_v2 if variant.startswith("hrnetv2") else _build_pose, variant, False,
+            pretrained_cfg=timm_cfg, model_cfg=arch, pose_meta=meta,
             num_classes=meta.num_joints, **kwargs,
         )  # fmt: skip
     if pretrained:
@@ -507,6 +556,12 @@ def hrnet_w18_small_pose(pretrained: bool = False, **kwargs: Any) -> nn.Module:
 def hrnet_w18_pose(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """HRNet-W18 pose network (branch widths 18/36/72/144)."""
     return _create_pose_hrnet("hrnet_w18_pose", pretrained, **kwargs)
+
+
+@register_model
+def hrnetv2_w18_pose(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """HRNetV2-W18 pose network: all branches concatenated before the head (OpenMMLab's face and hand models)."""
+    return _create_pose_hrnet("hrnetv2_w18_pose", pretrained, **kwargs)
 
 
 @register_model

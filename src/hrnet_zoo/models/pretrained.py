@@ -8,24 +8,37 @@ understands, :attr:`PosePretrainedCfg.pose_meta` the metadata a model built for 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..codec import HeatmapCodec
-from ..keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet
+from ..keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointSet, get_keypoint_set
 from .meta import PoseMeta, WeightsOrigin
 
-__all__ = ["HUB_ORGANISATION", "PRETRAINED_CFGS", "PosePretrainedCfg", "default_pretrained_cfg", "registered_cfg"]
+__all__ = [
+    "HUB_ORGANISATION",
+    "PRETRAINED_CFGS",
+    "TASKS",
+    "PosePretrainedCfg",
+    "default_pretrained_cfg",
+    "registered_cfg",
+]
 
 HUB_ORGANISATION = "hrnet-zoo"
 ORIGINAL_REPO = "https://github.com/leoxiaobin/deep-high-resolution-net.pytorch"
 PAPER = "arxiv:1902.09212"
 _MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/hrnet/"
 _MMPOSE_TABLE = "https://github.com/open-mmlab/mmpose/blob/v0.29.0/configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/"
+_HEADLINE_METRICS = ("coco_val_ap", "mpii_val_pckh", "AP", "Whole AP", "COCO AP", "Mean", "Total", "NME test",
+                     "NME full", "NME", "AUC", "PCK")  # fmt: skip
+#: Tasks of the zoo, in the order ``hrnet-zoo list`` shows them.
+TASKS = ("body", "wholebody", "face", "hand", "animal", "fashion")
 
 
 @dataclass(frozen=True)
@@ -35,8 +48,11 @@ class PosePretrainedCfg:
     Attributes:
         architecture: Registered model name (``hrnet_w32_pose``).
         tag: Weight tag (``coco_256x192``); empty for an architecture without weights.
+        task: One of :data:`TASKS` (``body``, ``wholebody``, ``face``, ``hand``, ``animal``, ``fashion``).
         keypoints: What the heatmaps are (names, skeleton, flip pairs).
         input_size: Network input ``(height, width)`` the weights were trained at.
+        codec: The heatmap codec the weights were trained with (DARK, UDP...); the plain one at ``input_size``
+            when not given.
         mean: Per-channel RGB mean of the input normalisation (inputs in ``[0, 1]``).
         std: Per-channel RGB std of the input normalisation.
         metrics: Reported scores of the checkpoint that is served (``coco_val_ap``, ``mpii_val_pckh``, ...).
@@ -59,8 +75,10 @@ class PosePretrainedCfg:
 
     architecture: str
     tag: str = ""
+    task: str = "body"
     keypoints: KeypointSet = COCO_KEYPOINTS
     input_size: tuple[int, int] = (256, 192)
+    codec: HeatmapCodec | None = None
     mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN
     std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
     metrics: Mapping[str, float] = field(default_factory=dict)
@@ -90,7 +108,7 @@ class PosePretrainedCfg:
     @property
     def pose_meta(self) -> PoseMeta:
         """The metadata of a model built for this configuration (no weights loaded yet)."""
-        return PoseMeta(self.keypoints, HeatmapCodec(self.input_size), self.mean, self.std)
+        return PoseMeta(self.keypoints, self.codec or HeatmapCodec(self.input_size), self.mean, self.std)
 
     def weights_origin(self, fingerprint: str | None) -> WeightsOrigin:
         """The origin of this tag's weights, once loaded with ``fingerprint``."""
@@ -102,6 +120,14 @@ class PosePretrainedCfg:
             license=self.license,
             url=self.url or self.origin_url,
         )
+
+    @property
+    def headline_metric(self) -> tuple[str, float] | None:
+        """The one score a table shows for these weights (COCO AP, PCKh, whole-body AP, NME, AUC...)."""
+        for key in _HEADLINE_METRICS:
+            if key in self.metrics:
+                return key, self.metrics[key]
+        return next(iter(self.metrics.items()), None)
 
     @property
     def has_weights(self) -> bool:
@@ -124,7 +150,7 @@ class PosePretrainedCfg:
             "std": self.std,
             "pool_size": self.pose_meta.codec.heatmap_size,
             "first_conv": "backbone.stem.conv1",
-            "classifier": "head",
+            "classifier": "head.3" if self.architecture.startswith("hrnetv2") else "head",  # the heatmap conv
             "license": self.license,
             "origin_url": self.origin_url,
             "paper_ids": self.paper,
@@ -202,6 +228,46 @@ PRETRAINED_CFGS: dict[str, PosePretrainedCfg] = {
         PosePretrainedCfg("hrnet_w18_small_pose", params_m=3.617, gmacs=1.54),
     )
 }  # fmt: skip
+
+
+def _from_openmmlab(record: Mapping[str, Any]) -> PosePretrainedCfg:
+    """A configuration from ``data/openmmlab_zoo.json`` (written by ``tools/import_openmmlab_zoo.py``)."""
+    codec = record["codec"]
+    return PosePretrainedCfg(
+        architecture=record["architecture"],
+        tag=record["tag"],
+        task=record["task"],
+        keypoints=get_keypoint_set(record["keypoints"]),
+        input_size=tuple(codec["input_size"]),
+        codec=HeatmapCodec(
+            tuple(codec["input_size"]),
+            tuple(codec["heatmap_size"]),
+            codec["sigma"],
+            codec["encoding"],
+            codec["decoding"],
+            codec.get("blur_kernel_size"),
+        ),
+        mean=tuple(record["mean"]),
+        std=tuple(record["std"]),
+        metrics=record["metrics"],
+        metrics_source=record["metrics_source"],
+        url=record["url"],
+        sha256_prefix=record["sha256_prefix"],
+        license=record["license"],
+        origin_url="https://github.com/open-mmlab/mmpose",
+        params_m=record.get("params_m"),
+        gmacs=record.get("gmacs"),
+    )
+
+
+def _openmmlab_zoo() -> list[PosePretrainedCfg]:
+    data = json.loads(files("hrnet_zoo").joinpath("data", "openmmlab_zoo.json").read_text())
+    return [_from_openmmlab(record) for record in data["checkpoints"]]
+
+
+# The rest of OpenMMLab's HRNet zoo. Where mmpose 1.x retrained a checkpoint the package already serves under the
+# same tag (the plain COCO and MPII ones, with the same scores), the 0.x file above stays the one served.
+PRETRAINED_CFGS.update({cfg.name: cfg for cfg in _openmmlab_zoo() if cfg.name not in PRETRAINED_CFGS})
 
 
 def default_pretrained_cfg(architecture: str) -> PosePretrainedCfg:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,8 +18,10 @@ from ..factory import create_model
 from ..keypoints import KeypointSet
 from ..onnx_model import OnnxPoseModel
 from ..optimize import optimize_for_inference
+from .detect import Detector, PersonDetector, detect_persons
 from .draw import draw_poses
 from .images import Channels, ImageLike, load_image
+from .sources import Frame, Inputs, read_frames
 
 __all__ = ["Crops", "PoseEstimator", "PoseResult"]
 
@@ -28,8 +32,9 @@ class PoseResult:
 
     Attributes:
         keypoints: ``(P, K, 3)`` float32: x, y in image pixels and the heatmap peak score of each joint.
-        boxes: ``(P, 4)`` float32 person boxes in ``xyxy`` pixels (as given, or the whole image).
+        boxes: ``(P, 4)`` float32 person boxes in ``xyxy`` pixels (given, detected, or the whole image).
         scores: ``(P,)`` mean joint score per person.
+        box_scores: ``(P,)`` the detector's score of each box (1 for given boxes and the whole image).
         areas: ``(P,)`` area in pixels of each person's crop region (box fitted to the input's aspect ratio,
             padded 1.25x), the person area the original's OKS-NMS uses.
         keypoint_names: Names of the ``K`` joints.
@@ -40,6 +45,7 @@ class PoseResult:
     keypoints: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
+    box_scores: np.ndarray
     areas: np.ndarray
     keypoint_names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
@@ -55,8 +61,8 @@ class PoseResult:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"person {index} out of range for {len(self)} persons")
             index = slice(index % len(self), index % len(self) + 1)
-        return replace(self, keypoints=self.keypoints[index], boxes=self.boxes[index],
-                       scores=self.scores[index], areas=self.areas[index])  # fmt: skip
+        persons = {name: getattr(self, name)[index] for name in ("keypoints", "boxes", "scores", "box_scores", "areas")}
+        return replace(self, **persons)
 
     def __repr__(self) -> str:
         height, width = self.image_size
@@ -70,10 +76,11 @@ class PoseResult:
         return draw_poses(rgb, self.keypoints, self.skeleton, self.boxes, score_threshold,
                           keypoint_names=self.keypoint_names)  # fmt: skip
 
-    def to_coco(self, image_id: int | str, category_id: int = 1) -> list[dict]:
-        """The poses in COCO keypoint results format (``bbox`` as ``xywh``)."""
+    def to_coco(self, image_id: int, category_id: int = 1) -> list[dict]:
+        """The poses in COCO keypoint results format, as pycocotools ``loadRes`` reads them (``bbox`` as ``xywh``,
+        ``score`` the mean joint score, and the detector's ``box_score``)."""
         results = []
-        for kpts, box, score in zip(self.keypoints, self.boxes, self.scores):
+        for kpts, box, score, box_score in zip(self.keypoints, self.boxes, self.scores, self.box_scores):
             x0, y0, x1, y1 = (float(v) for v in box)
             results.append(
                 {
@@ -81,6 +88,7 @@ class PoseResult:
                     "category_id": category_id,
                     "keypoints": [round(float(v), 3) for v in kpts.reshape(-1)],
                     "score": round(float(score), 5),
+                    "box_score": round(float(box_score), 5),
                     "bbox": [round(v, 2) for v in (x0, y0, x1 - x0, y1 - y0)],
                 }
             )
@@ -139,6 +147,7 @@ class Crops:
         scale: ``(N, 2)`` crop sizes in units of 200 pixels.
         per_image: Persons per image.
         boxes: Per image, the ``(P, 4)`` xyxy boxes.
+        box_scores: Per image, the ``(P,)`` detector scores (ones for given boxes).
         image_sizes: Per image, ``(height, width)``.
     """
 
@@ -147,6 +156,7 @@ class Crops:
     scale: Tensor
     per_image: list[int]
     boxes: list[Tensor]
+    box_scores: list[Tensor]
     image_sizes: list[tuple[int, int]]
 
 
@@ -168,11 +178,18 @@ class PoseEstimator:
         optimize: Run a copy with BatchNorm folded and channels-last weights
             (:func:`hrnet_zoo.optimize_for_inference`): same outputs to float rounding, faster.
         amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
+        detector: Finds the persons of images given without boxes: a name from
+            :data:`~hrnet_zoo.pose.detect.DETECTORS` (a torchvision detector on the estimator's device), a
+            :class:`~hrnet_zoo.pose.PersonDetector`, or any callable ``image -> (boxes, scores)`` taking a
+            ``(3, H, W)`` uint8 RGB tensor and returning ``(P, 4)`` xyxy boxes. ``None``: an image without boxes
+            is one person filling the image.
+        detector_checkpoint: With a detector name: a local checkpoint of it instead of torchvision's download.
 
     Example:
-        >>> estimator = PoseEstimator("hrnet_w32_pose")
-        >>> result = estimator.predict("people.jpg", boxes=[[100, 40, 120, 300]])[0]  # xywh
+        >>> estimator = PoseEstimator("hrnet_w32_pose", detector="fasterrcnn_resnet50_fpn_v2")
+        >>> result = estimator.predict("group.jpg")[0]  # every person found by the detector
         >>> result.keypoints.shape  # (persons, 17, 3): x, y, score
+        >>> estimator.predict("people.jpg", boxes=[[100, 40, 120, 300]])  # given boxes (xywh) skip detection
     """
 
     def __init__(
@@ -186,6 +203,8 @@ class PoseEstimator:
         input_size: tuple[int, int] | None = None,
         optimize: bool = True,
         amp: torch.dtype | None = None,
+        detector: Detector | str | None = None,
+        detector_checkpoint: str | os.PathLike | None = None,
     ) -> None:
         if isinstance(model, str):
             model = create_model(model, pretrained=checkpoint_path is None, checkpoint_path=checkpoint_path)
@@ -218,6 +237,13 @@ class PoseEstimator:
         self.keypoints: KeypointSet = meta.keypoints
         self.flip_test = flip_test
         self.batch_size = batch_size
+        if isinstance(detector, str):
+            detector = PersonDetector(detector, checkpoint=detector_checkpoint, device=self.device)
+        elif detector_checkpoint is not None:
+            raise ValueError("detector_checkpoint needs a detector name, e.g. detector='fasterrcnn_resnet50_fpn_v2'")
+        if detector is not None and not callable(detector):
+            raise ValueError(f"detector must be a name, a PersonDetector or a callable, got {type(detector).__name__}")
+        self.detector = detector
 
     @torch.inference_mode()
     def heatmaps(self, crops: Tensor) -> Tensor:
@@ -255,11 +281,20 @@ class PoseEstimator:
             box_list = list(boxes)
             if len(box_list) != len(image_list):
                 raise ValueError(f"got boxes for {len(box_list)} images but {len(image_list)} images")
+        rgbs = [load_image(image, channels) for image in image_list]
+        xyxys = [None if b is None else _as_boxes(b, box_format, tuple(rgb.shape[1:]), i)
+                 for i, (rgb, b) in enumerate(zip(rgbs, box_list))]  # fmt: skip
+        box_scores = [None if b is None else torch.ones(len(b)) for b in xyxys]
+        undetected = [i for i, b in enumerate(xyxys) if b is None]
+        if self.detector is not None and undetected:
+            for i, (found, score) in zip(undetected, detect_persons(self.detector, [rgbs[i] for i in undetected])):
+                xyxys[i], box_scores[i] = found, score
         centers, scales, crops, per_image, all_boxes, sizes = [], [], [], [], [], []
-        for index, (image, image_boxes) in enumerate(zip(image_list, box_list)):
-            rgb = load_image(image, channels)
+        for index, (rgb, xyxy) in enumerate(zip(rgbs, xyxys)):
             size = (rgb.shape[1], rgb.shape[2])
-            xyxy = _as_boxes(image_boxes, box_format, size, index)
+            if xyxy is None:  # no boxes and no detector: the whole image is one person
+                xyxy = _as_boxes(None, box_format, size, index)
+                box_scores[index] = torch.ones(1)
             center, scale = box_to_center_scale(xyxy, self.input_size, box_format="xyxy")
             if len(xyxy):
                 matrices = self.codec.crop_transform(center, scale)
@@ -275,7 +310,7 @@ class PoseEstimator:
             inputs = torch.zeros(0, 3, *self.input_size, device=self.device)
         center = torch.cat(centers) if centers else torch.zeros(0, 2)
         scale = torch.cat(scales) if scales else torch.zeros(0, 2)
-        return Crops(inputs, center, scale, per_image, all_boxes, sizes)
+        return Crops(inputs, center, scale, per_image, all_boxes, box_scores, sizes)
 
     @torch.inference_mode()
     def predict(
@@ -289,8 +324,9 @@ class PoseEstimator:
 
         Args:
             images: One image or a list (paths, PIL images, NumPy HWC uint8 arrays, or ``(C, H, W)`` tensors).
-            boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None`` for the whole image
-                as one person. With a single image, a single ``(P, 4)`` array is accepted.
+            boxes: Per image, an array ``(P, 4)`` of person boxes (``P`` may be 0), or ``None``: the detector's
+                persons, or without a detector the whole image as one person. With a single image, a single
+                ``(P, 4)`` array is accepted.
             box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
             channels: Channel order of NumPy images: ``"rgb"`` or ``"bgr"`` (OpenCV's ``cv2.imread``).
 
@@ -310,7 +346,7 @@ class PoseEstimator:
         keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
         areas = region_area(crops.scale).numpy()
         results, start = [], 0
-        for count, xyxy, size in zip(crops.per_image, crops.boxes, crops.image_sizes):
+        for count, xyxy, box_scores, size in zip(crops.per_image, crops.boxes, crops.box_scores, crops.image_sizes):
             kpts, image_areas = keypoints[start : start + count], areas[start : start + count]
             start += count
             results.append(
@@ -318,6 +354,7 @@ class PoseEstimator:
                     keypoints=kpts,
                     boxes=xyxy.numpy(),
                     scores=kpts[..., 2].mean(axis=1) if count else np.zeros(0, np.float32),
+                    box_scores=box_scores.float().numpy(),
                     areas=image_areas,
                     keypoint_names=self.keypoints.names,
                     skeleton=self.keypoints.skeleton,
@@ -325,3 +362,36 @@ class PoseEstimator:
                 )
             )
         return results
+
+    def stream(
+        self,
+        inputs: Inputs,
+        boxes: Mapping[str, object] | None = None,
+        box_format: str = "xywh",
+        batch_frames: int = 8,
+    ) -> Iterator[tuple[Frame, PoseResult]]:
+        """Estimate poses frame by frame: images, folders, glob patterns, video files and webcam indices.
+
+        Frames are decoded, detected and estimated ``batch_frames`` at a time and yielded as they are done, so
+        memory stays flat however long a video is. Frames without boxes go through the detector (or are one
+        person filling the frame when the estimator has none).
+
+        Args:
+            inputs: A path, a glob pattern, a webcam index (``0``), a :class:`~hrnet_zoo.pose.sources.Source`, or a
+                list of them (see :func:`~hrnet_zoo.pose.sources.find_sources`).
+            boxes: Person boxes of still images, by the image's path (as found) or file name.
+            box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
+            batch_frames: Frames per batch.
+
+        Yields:
+            ``(frame, result)``: the :class:`~hrnet_zoo.pose.sources.Frame` (its ``(3, H, W)`` image, source and
+            frame index) and its :class:`PoseResult`.
+        """
+        if batch_frames < 1:
+            raise ValueError(f"batch_frames must be positive, got {batch_frames}")
+        frames = read_frames(inputs)
+        while batch := list(islice(frames, batch_frames)):
+            given = [None if boxes is None or frame.source.kind != "image" else
+                     boxes.get(frame.source.location, boxes.get(Path(frame.source.location).name))
+                     for frame in batch]  # fmt: skip
+            yield from zip(batch, self.predict([frame.image for frame in batch], given, box_format))

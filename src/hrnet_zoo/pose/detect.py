@@ -1,0 +1,182 @@
+"""Finding persons for top-down pose estimation: torchvision's COCO detectors, or any callable of yours.
+
+A detector is anything that maps one ``(3, H, W)`` uint8 RGB image tensor to ``(boxes, scores)``: ``(P, 4)`` xyxy
+pixel boxes and ``(P,)`` scores. :class:`PersonDetector` is such a callable built from torchvision's detection
+models. Their weights are the files torchvision's weights API names, kept where torchvision keeps them
+(``torch.hub.get_dir()/checkpoints``, so a cache filled by torchvision serves here and the other way round),
+downloaded with the package's bounded and SHA-256-checked downloader, or read from a local file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import Tensor, nn
+from torchvision.models import get_model, get_model_weights
+from torchvision.ops import nms
+
+from ..hub.download import WeightsUnavailableError, download_verified
+
+__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "Detector", "PersonDetector", "detect_persons"]
+
+#: A person detector: image ``(3, H, W)`` uint8 RGB -> (``(P, 4)`` xyxy boxes, ``(P,)`` scores).
+Detector = Callable[[Tensor], tuple[object, object]]
+
+#: torchvision COCO detectors offered by name: the original demo's Faster R-CNN, stronger and lighter ones.
+DETECTORS = (
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_resnet50_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
+DEFAULT_DETECTOR = "fasterrcnn_resnet50_fpn_v2"
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    with path.open("rb") as f:  # a file object: torch.load must not guess the format from the suffix
+        state = torch.load(f, map_location="cpu", weights_only=True)
+    return state.get("model", state) if isinstance(state, dict) else state
+
+
+class PersonDetector(nn.Module):
+    """A torchvision COCO detector that keeps only persons: score threshold, NMS, at most ``max_persons``.
+
+    Args:
+        name: One of :data:`DETECTORS` (default: ``fasterrcnn_resnet50_fpn_v2``, 46.7 box AP on COCO).
+        checkpoint: A local ``.pth``/``.safetensors`` state dict of that detector, instead of torchvision's download.
+        score_threshold: Minimum person score kept.
+        nms_threshold: Persons overlapping a higher-scoring person by more IoU than this are dropped.
+        max_persons: Keep at most this many persons per image, the highest-scoring first (``None``: all).
+        device: Where to run (default: CUDA when available).
+        batch_size: Images per forward pass of :meth:`detect`.
+
+    Raises:
+        ValueError: An unknown name, bad thresholds, or a checkpoint that is not this detector's.
+        WeightsUnavailableError: The weights could not be downloaded; the message names the file to fetch and how
+            to pass it.
+    """
+
+    def __init__(
+        self,
+        name: str = DEFAULT_DETECTOR,
+        checkpoint: str | os.PathLike | None = None,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.5,
+        max_persons: int | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int = 4,
+    ) -> None:
+        super().__init__()
+        if name not in DETECTORS:
+            raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        if not 0.0 <= score_threshold <= 1.0 or not 0.0 < nms_threshold <= 1.0:
+            raise ValueError(f"detection thresholds must lie in [0, 1], got score {score_threshold}, "
+                             f"NMS {nms_threshold}")  # fmt: skip
+        if (max_persons is not None and max_persons < 1) or batch_size < 1:
+            raise ValueError(f"max_persons and batch_size must be positive, got {max_persons} and {batch_size}")
+        weights = get_model_weights(name).DEFAULT
+        self.name = name
+        self.person_label = weights.meta["categories"].index("person")
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.max_persons = max_persons
+        self.batch_size = batch_size
+        self.net = get_model(name, weights=None, weights_backbone=None, num_classes=len(weights.meta["categories"]))
+        state = self._load_state(weights, checkpoint)
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{checkpoint or weights.url} is not a {name} checkpoint: {len(missing)} missing keys "
+                             f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")  # fmt: skip
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.net.eval().to(device)
+
+    def _load_state(self, weights, checkpoint: str | os.PathLike | None) -> dict[str, Tensor]:
+        if checkpoint is None:
+            checkpoint = self._download(weights.url)
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"detector checkpoint {str(path)!r} does not exist")
+        try:
+            return _read_state_dict(path)
+        except Exception as err:  # pickle, zip or safetensors errors: not a checkpoint
+            raise ValueError(f"could not read detector checkpoint {str(path)!r}: {err}") from err
+
+    def _download(self, url: str) -> Path:
+        """torchvision's file for this detector, from its cache or downloaded there (checked by the SHA-256 prefix
+        in its name, as torch.hub checks it)."""
+        directory = Path(torch.hub.get_dir()) / "checkpoints"
+        cached = directory / Path(url).name
+        if cached.is_file():
+            return cached
+        sha256 = re.search(r"-([a-f0-9]+)\.", cached.name)
+        try:
+            return download_verified(url, sha256.group(1) if sha256 else None, directory)
+        except (WeightsUnavailableError, ValueError) as err:
+            raise WeightsUnavailableError(
+                f"could not get the {self.name} person detector weights: {err}. Fetch {url} and pass it with "
+                f"--detector-checkpoint PATH (API: detector_checkpoint=PATH) or copy it to {cached}; or give "
+                "person boxes (--boxes) to skip detection"
+            ) from err
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @torch.inference_mode()
+    def detect(self, images: Sequence[Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """Persons in each image: per ``(3, H, W)`` uint8 RGB image, ``(P, 4)`` xyxy boxes and ``(P,)`` scores."""
+        found = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [image.to(self.device, torch.float32) / 255.0 for image in images[start : start + self.batch_size]]
+            for output in self.net(batch):
+                person = (output["labels"] == self.person_label) & (output["scores"] >= self.score_threshold)
+                boxes, scores = output["boxes"][person], output["scores"][person]
+                keep = nms(boxes, scores, self.nms_threshold)[: self.max_persons]
+                found.append((boxes[keep].cpu(), scores[keep].cpu()))
+        return found
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """Persons in one ``(3, H, W)`` uint8 RGB image: ``(P, 4)`` xyxy boxes and ``(P,)`` scores."""
+        return self.detect([image])[0]
+
+
+def _checked(output: object, index: int) -> tuple[Tensor, Tensor]:
+    """A detector's ``(boxes, scores)`` as float tensors, or a ``ValueError`` saying what is wrong."""
+    if not isinstance(output, (tuple, list)) or len(output) != 2:
+        raise ValueError(f"the detector must return (boxes, scores) for image {index}, got {type(output).__name__}")
+    try:
+        boxes = torch.as_tensor(np.asarray(torch.as_tensor(output[0]).cpu(), dtype=np.float32)).reshape(-1, 4)
+        scores = torch.as_tensor(np.asarray(torch.as_tensor(output[1]).cpu(), dtype=np.float32)).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"the detector's output for image {index} is not (P, 4) boxes and (P,) scores: {err}") from err
+    if len(boxes) != len(scores):
+        raise ValueError(f"the detector returned {len(boxes)} boxes but {len(scores)} scores for image {index}")
+    return boxes, scores
+
+
+def detect_persons(detector: Detector, images: Sequence[Tensor]) -> list[tuple[Tensor, Tensor]]:
+    """Run ``detector`` on ``(3, H, W)`` uint8 images (batched for a :class:`PersonDetector`), checking its outputs.
+
+    Boxes smaller than one pixel or entirely outside their image are dropped; the others are clipped to it.
+    """
+    raw = detector.detect(images) if isinstance(detector, PersonDetector) else [detector(image) for image in images]
+    found = []
+    for index, (output, image) in enumerate(zip(raw, images)):
+        boxes, scores = _checked(output, index)
+        height, width = image.shape[-2:]
+        boxes = torch.stack([boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
+                             boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1)  # fmt: skip
+        valid = torch.isfinite(boxes).all(1) & ((boxes[:, 2:] - boxes[:, :2]) >= 1).all(1) & torch.isfinite(scores)
+        found.append((boxes[valid], scores[valid]))
+    return found

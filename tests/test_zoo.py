@@ -1,0 +1,208 @@
+"""The whole HRNet family: every tag's metadata, its upstream checkpoint layout, keypoint sets, codecs, the list."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import hrnet_zoo
+from hrnet_zoo.cli import main
+from hrnet_zoo.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, get_keypoint_set, list_keypoint_sets
+from hrnet_zoo.models.layouts import to_package_layout
+from hrnet_zoo.models.pretrained import PRETRAINED_CFGS, TASKS
+from hrnet_zoo.train.metrics import auc, epe, interocular_distance, nme, pck
+
+from .conftest import REPO
+from .test_cli import to_original_layout
+
+ZOO = json.loads((REPO / "src" / "hrnet_zoo" / "data" / "openmmlab_zoo.json").read_text())
+TAGGED = {name: cfg for name, cfg in PRETRAINED_CFGS.items() if cfg.has_weights}
+
+
+def upstream_layout(state_dict: dict, url: str) -> dict:
+    """A package state dict in the key layout of the OpenMMLab file at ``url`` (mmpose 1.x files live under v1/)."""
+    original = to_original_layout(state_dict)
+    v1 = "/mmpose/v1/" in url
+    out = {}
+    for key, value in original.items():
+        if not key.startswith("final_layer."):
+            out["backbone." + key] = value
+            continue
+        rest = key[len("final_layer.") :]
+        if not v1:
+            out["keypoint_head.final_layer." + rest] = value
+        elif re.match(r"\d+\.", rest):  # HRNetV2 head: conv layers, then the heatmap conv (index 3)
+            index, tail = rest.split(".", 1)
+            out[f"head.final_layer.{tail}" if index == "3" else f"head.conv_layers.{rest}"] = value
+        else:
+            out["head.final_layer." + rest] = value
+    return out
+
+
+def test_every_tag_has_consistent_metadata():
+    assert len(TAGGED) >= 60
+    for name, cfg in TAGGED.items():
+        file_name = cfg.url.rsplit("/", 1)[1]
+        assert re.search(rf"-{cfg.sha256_prefix}_\d{{8}}\.pth$", file_name), name
+        assert cfg.url.startswith("https://download.openmmlab.com/mmpose/"), name
+        assert re.fullmatch(r"https://github\.com/open-mmlab/mmpose/blob/[\w.]+/configs/.+\.md", cfg.metrics_source)
+        assert cfg.metrics and all(isinstance(v, (int, float)) for v in cfg.metrics.values()), name
+        assert cfg.task in TASKS and cfg.license == "apache-2.0", name
+        codec = cfg.pose_meta.codec
+        assert codec.input_size == cfg.input_size and name.endswith(f"_{cfg.input_size[0]}x{cfg.input_size[1]}")
+        assert codec.decoding == ("dark" if "_dark" in name else "udp" if "_udp" in name else "argmax"), name
+        assert cfg.architecture.startswith("hrnetv2") == (cfg.task in ("face", "hand")), name
+    for record in ZOO["checkpoints"]:  # the generated table, field by field
+        cfg = PRETRAINED_CFGS[f"{record['architecture']}.{record['tag']}"]
+        assert cfg.pose_meta.codec.shift_flipped == record["codec"]["shift_flipped"]
+        assert cfg.num_joints == len(get_keypoint_set(record["keypoints"]))
+    names = [r["mmpose_name"] for r in ZOO["checkpoints"]] + [s["name"] for s in ZOO["skipped"]]
+    wanted_tags = ("coco_dark_256x192", "coco_udp_384x288", "coco_wholebody_dark_384x288", "crowdpose_256x192",
+                   "aic_256x192", "wflw_256x256", "onehand10k_udp_256x256", "ap10k_256x256")  # fmt: skip
+    for wanted in wanted_tags:
+        assert any(n.endswith(wanted) for n in TAGGED), wanted
+    assert len(set(names)) == len(names)
+
+
+def _layouts() -> dict[tuple[str, bool], str]:
+    """One tag for each head type (plain, HRNetV2 concat) and mmpose generation (0.x, 1.x files)."""
+    chosen = {}
+    for name, cfg in sorted(TAGGED.items(), key=lambda item: item[1].architecture != "hrnet_w32_pose"):
+        chosen.setdefault((cfg.architecture.startswith("hrnetv2"), "/mmpose/v1/" in cfg.url), name)
+    return chosen
+
+
+def test_every_tag_takes_its_upstream_layout():
+    """For every tag, the keys and shapes of its upstream layout convert to exactly the model's (meta tensors).
+
+    Tags of one architecture, keypoint count and mmpose generation share a layout: one model is built for each.
+    """
+    built = {}
+    for name, cfg in TAGGED.items():
+        group = (cfg.architecture, cfg.num_joints, "/mmpose/v1/" in cfg.url)
+        if group in built:
+            continue
+        built[group] = name
+        own = hrnet_zoo.create_model(name, device="meta").state_dict()
+        converted, layout = to_package_layout(upstream_layout(own, cfg.url))
+        assert layout == ("openmmlab1" if "/mmpose/v1/" in cfg.url else "openmmlab"), name
+        assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in own.items()}, name
+        assert list(converted) == list(own), name
+    assert len(built) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(_layouts().values()))
+def test_upstream_checkpoints_load_strictly(name, tmp_path):
+    """A file in the tag's upstream layout (random values, right shapes) loads into create_model(tag)."""
+    source = hrnet_zoo.create_model(name)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(0, 0.02)
+    path = tmp_path / "upstream.pth"
+    upstream = upstream_layout(source.state_dict(), PRETRAINED_CFGS[name].url)
+    torch.save({"meta": {"mmpose_version": "test"}, "state_dict": upstream}, path)
+    loaded = hrnet_zoo.create_model(name, checkpoint_path=path).state_dict()
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded[key], value), key
+    assert len(_layouts()) == 4
+
+
+def test_hrnetv2_head_is_concat_then_convs():
+    model = hrnet_zoo.create_model("hrnetv2_w18_pose.onehand10k_256x256").eval()
+    assert model.num_features == 18 + 36 + 72 + 144 and model.num_joints == 21
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        branches = model.backbone(x)
+        concat = torch.cat([branches[0]] + [torch.nn.functional.interpolate(b, size=(64, 64), mode="bilinear")
+                                            for b in branches[1:]], 1)  # fmt: skip
+        conv, bn, _, final = model.head
+        expected = final(torch.relu(bn(conv(concat))))
+        torch.testing.assert_close(model(x), expected)
+        torch.testing.assert_close(model.forward_features(x), concat)
+    model.reset_head(5)
+    assert model.num_joints == 5 and model(x).shape == (2, 5, 64, 64)
+
+
+def test_keypoint_sets_are_symmetric_and_complete():
+    assert get_keypoint_set("coco").names == tuple(json.loads((REPO / "src/hrnet_zoo/data/keypoint_sets.json")
+                                                              .read_text())["coco"]["names"])  # fmt: skip
+    for name in list_keypoint_sets():
+        kps = get_keypoint_set(name)
+        flat = [i for pair in kps.flip_pairs for i in pair]
+        assert len(flat) == len(set(flat)), f"{name}: a keypoint in two flip pairs"
+        index = kps.flip_index
+        assert [index[i] for i in index] == list(range(len(kps))), name
+        for i, n in enumerate(kps.names):  # every left_* / right_* (l_*/r_*) keypoint has its mirror as pair
+            for a, b in (("left", "right"), ("right", "left")):
+                if n.startswith(a) and n.replace(a, b, 1) in kps.names:
+                    assert kps.names[index[i]] == n.replace(a, b, 1), (name, n)
+        if kps.sigmas is not None:
+            assert len(kps.sigmas) == len(kps) and all(s > 0 for s in kps.sigmas)
+    assert get_keypoint_set("coco_wholebody").flip_index[:17] == COCO_KEYPOINTS.flip_index
+    assert len(get_keypoint_set("coco_wholebody")) == 133 and len(get_keypoint_set("wflw")) == 98
+    assert len(MPII_KEYPOINTS) == 16 and len(get_keypoint_set("onehand10k")) == 21
+
+
+def test_codec_travels_with_the_tag():
+    estimator = hrnet_zoo.PoseEstimator(hrnet_zoo.create_model("hrnet_w32_pose.coco_udp_256x192"), device="cpu")
+    assert estimator.codec.decoding == "udp" and not estimator.codec.shift_flipped
+    dark = hrnet_zoo.create_model("hrnet_w48_pose.coco_dark_384x288")
+    assert dark.pose_meta.codec.decoding == "dark" and dark.pose_meta.codec.blur_kernel_size == 11
+    assert dark.pretrained_cfg["input_size"] == (3, 384, 288)
+
+
+def test_w18_has_no_weights_and_says_so(capsys):
+    with pytest.raises(Exception, match="hrnet_w18_pose has no pretrained weights"):
+        hrnet_zoo.create_model("hrnet_w18_pose", pretrained=True)
+    assert main(["list", "*w18*"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"hrnet_w18_pose\s.*no weights", out) and "hrnetv2_w18_pose.wflw_256x256" in out
+
+
+def test_list_groups_by_task(capsys):
+    assert main(["list", "--pretrained"]) == 0
+    out = capsys.readouterr().out
+    headers = [line for line in out.splitlines() if line.startswith("## ")]
+    assert headers == [f"## {task}" for task in TASKS]
+    face = out.split("## face")[1].split("## hand")[0]
+    assert "hrnetv2_w18_pose.wflw_256x256" in face and "NME test=4.06" in face
+
+
+def test_docs_table_equals_the_configurations():
+    rows = {}
+    for line in (REPO / "docs" / "models.md").read_text().splitlines():
+        match = re.fullmatch(r"\| `([\w.]+)` \| (\w+) \| (\d+x\d+) \| (\d+) \| (\w+) \| ([^|]+) \|", line)
+        if match:
+            rows[match.group(1)] = match.groups()[1:]
+    for name, cfg in TAGGED.items():
+        first = cfg.headline_metric
+        size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
+        assert rows.pop(name) == (cfg.task, size, str(cfg.num_joints), cfg.pose_meta.codec.decoding,
+                                  f"{first[0]}={first[1]}"), name  # fmt: skip
+    assert rows == {}
+
+
+def test_landmark_metrics_on_hand_computed_cases():
+    gt = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], [[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]])
+    pred = gt + np.array([[[3.0, 4.0], [0.0, 0.0], [0.0, 1.0]], [[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]])
+    mask = np.array([[True, True, True], [True, True, False]])
+    # distances: sample 0 -> 5, 0, 1; sample 1 -> 2, 0 (third masked)
+    assert epe(pred, gt, mask) == pytest.approx((5 + 0 + 1 + 2 + 0) / 5)
+    normalizer = interocular_distance(gt, 1, 2)  # 10 * sqrt(2) and 4 * sqrt(2)
+    expected = (5 / (10 * 2**0.5) + 0 + 1 / (10 * 2**0.5) + 2 / (4 * 2**0.5) + 0) / 5
+    assert nme(pred, gt, mask, normalizer) == pytest.approx(expected)
+    # PCK@0.2 with normaliser 10 per sample: per keypoint -> [0.5 >= .2 fail, .2 fail] = 0; [0, 0] = 1; [.1] = 1
+    assert pck(pred, gt, mask, np.array([10.0, 10.0]), 0.2) == pytest.approx((0 + 1 + 1) / 3)
+    # AUC over thresholds 0, 0.05 .. 0.95 of 9 px (no distance on a threshold): PCK at each, averaged
+    thresholds = np.arange(20) / 20
+    per_threshold = [np.mean([(float(5 / 9 < t) + float(2 / 9 < t)) / 2, float(0 < t), float(1 / 9 < t)])
+                     for t in thresholds]  # fmt: skip
+    assert auc(pred, gt, mask, normalizer=9.0) == pytest.approx(np.mean(per_threshold))
+    zero = np.array([0.0, 10.0])  # a zero normaliser leaves its sample out
+    assert nme(pred, gt, mask, zero) == pytest.approx((2 / 10 + 0) / 2)
+    with pytest.raises(ValueError, match="must both be"):
+        epe(pred[:, :, :1], gt, mask)

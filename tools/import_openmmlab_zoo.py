@@ -1,0 +1,225 @@
+"""Regenerate the zoo's data files from OpenMMLab's model zoo tables and data set definitions.
+
+Reads, from a git checkout of https://github.com/open-mmlab/mmpose (its ``main`` branch, mmpose 1.x):
+
+- every ``configs/*/topdown_heatmap/**/hrnet*.yml`` model-zoo table (names, metrics, weight URLs) and each
+  listed config (input size, codec, head, test-time flip settings, data set);
+- ``configs/_base_/datasets/*.py``: each data set's keypoint names, flip pairs (``swap``), skeleton and OKS
+  sigmas;
+
+and writes ``src/hrnet_zoo/data/openmmlab_zoo.json`` and ``src/hrnet_zoo/data/keypoint_sets.json``. Nothing is
+typed by hand: rerun it when the tables change. Checkpoints the package cannot serve as they were trained are
+listed with the reason under ``"skipped"``.
+
+    python tools/import_openmmlab_zoo.py /path/to/mmpose [--ref main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+import hrnet_zoo
+
+ROOT = Path(__file__).parent.parent
+DATA = ROOT / "src" / "hrnet_zoo" / "data"
+TABLE_URL = "https://github.com/open-mmlab/mmpose/blob/{commit}/{path}"
+TASKS = {"body_2d_keypoint": "body", "wholebody_2d_keypoint": "wholebody", "face_2d_keypoint": "face",
+         "hand_2d_keypoint": "hand", "animal_2d_keypoint": "animal", "fashion_2d_keypoint": "fashion"}  # fmt: skip
+HASH = re.compile(r"-([0-9a-f]{8})_\d{8}\.pth$")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def literal(node: ast.AST) -> Any:
+    """A config expression as data: ``dict(...)`` calls, literals; anything else (names, arithmetic) is None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        return {kw.arg: literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {literal(k): literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [literal(e) for e in node.elts]
+    if isinstance(node, ast.Constant):
+        return node.value
+    return None
+
+
+def assignments(source: str) -> dict[str, Any]:
+    tree = ast.parse(source)
+    return {t.id: literal(n.value) for n in tree.body if isinstance(n, ast.Assign)
+            for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+
+
+def merge(base: Any, child: Any) -> Any:
+    """mmengine's config inheritance: dicts merge key by key (unless ``_delete_``), anything else is replaced."""
+    if isinstance(base, dict) and isinstance(child, dict) and not child.get("_delete_"):
+        return {**base, **{k: merge(base.get(k), v) for k, v in child.items()}}
+    return child
+
+
+def load_config(repo: Path, ref: str, path: str) -> dict[str, Any]:
+    """A config file's assignments with its ``_base_`` files merged in."""
+    own = assignments(git(repo, "show", f"{ref}:{path}"))
+    bases = own.pop("_base_", None) or []
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge(merged, load_config(repo, ref, _join(path, base)))
+    return merge(merged, own)
+
+
+def _join(path: str, relative: str) -> str:
+    parts = Path(path).parent.parts
+    for piece in Path(relative).parts:
+        parts = parts[:-1] if piece == ".." else parts if piece == "." else (*parts, piece)
+    return "/".join(parts)
+
+
+def keypoint_set(info: dict[str, Any]) -> dict[str, Any]:
+    """Our keypoint-set record from an mmpose ``dataset_info``."""
+    points = [info["keypoint_info"][i] for i in sorted(info["keypoint_info"])]
+    index = {p["name"]: i for i, p in enumerate(points)}
+    flips = sorted({tuple(sorted((index[p["name"]], index[p["swap"]]))) for p in points if p.get("swap")})
+    skeleton = [[index[a], index[b]] for a, b in (link["link"] for link in info.get("skeleton_info", {}).values())]
+    sigmas = info.get("sigmas") or None
+    paper = info.get("paper_info")
+    return {"name": info["dataset_name"], "names": [p["name"] for p in points], "skeleton": skeleton,
+            "flip_pairs": [list(f) for f in flips], "sigmas": sigmas,
+            "source": paper.get("homepage", "") if isinstance(paper, dict) else ""}  # fmt: skip
+
+
+def dataset_files(repo: Path, ref: str) -> dict[str, str]:
+    """Data set class name -> its ``configs/_base_/datasets`` file, from mmpose's ``METAINFO`` declarations."""
+    found = {}
+    for path in git(repo, "ls-tree", "-r", "--name-only", ref, "mmpose/datasets/datasets").split():
+        if path.endswith(".py"):
+            source = git(repo, "show", f"{ref}:{path}")
+            for cls, meta in re.findall(r"class (\w+)\(.*?METAINFO: dict = dict\(\s*from_file='([^']+)'", source, re.S):
+                found[cls] = meta
+    return found
+
+
+def tag_of(name: str, size: tuple[int, int]) -> tuple[str, str]:
+    """``td-hm_hrnet-w32_dark-8xb64-210e_coco-256x192`` -> (``hrnet_w32_pose``, ``coco_dark_256x192``)."""
+    match = re.fullmatch(
+        r"td-hm_(hrnet(?:v2)?)-(w\d+)(?:[_-]([a-z0-9-]+?))?[_-]\d+xb\d+-\d+e_(.+?)-(\d+x\d+)(?:-(.+))?", name
+    )
+    if match is None:
+        raise ValueError(f"unexpected model name {name!r}")
+    family, width, variant, data, _, suffix = match.groups()
+    parts = [data, *(p for p in (suffix, variant) if p)]
+    tag = "_".join(parts).lower().replace("-", "_") + f"_{size[0]}x{size[1]}"
+    return f"{family}_{width}_pose", tag
+
+
+def codec_of(codec: dict[str, Any], test_cfg: dict[str, Any]) -> dict[str, Any]:
+    width, height = codec["input_size"]
+    kind = codec["type"]
+    if kind == "MSRAHeatmap":
+        encoding = "unbiased" if codec.get("unbiased") else "msra"
+        decoding = "dark" if codec.get("unbiased") else "argmax"
+    elif kind == "UDPHeatmap" and codec.get("heatmap_type", "gaussian") == "gaussian":
+        encoding = decoding = "udp"
+    else:
+        raise ValueError(f"codec {kind} {codec.get('heatmap_type', '')} is not served")
+    out = {"input_size": [height, width], "heatmap_size": list(reversed(codec["heatmap_size"])),
+           "sigma": codec.get("sigma", 2.0), "encoding": encoding, "decoding": decoding,
+           "shift_flipped": bool(test_cfg.get("shift_heatmap", False))}  # fmt: skip
+    if decoding == "dark":
+        out["blur_kernel_size"] = codec.get("blur_kernel_size", 11)
+    return out
+
+
+def size_of(arch: str, joints: int, input_size: list[int]) -> tuple[float, float]:
+    """Parameters (millions) and convolution GMACs of the architecture with ``joints`` heatmaps at ``input_size``."""
+    with torch.device("meta"):
+        model = hrnet_zoo.create_model(arch, num_classes=joints)
+        x = torch.empty(1, 3, *input_size)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x)
+    return round(sum(p.numel() for p in model.parameters()) / 1e6, 3), round(counter.get_total_flops() / 2e9, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mmpose", type=Path)
+    parser.add_argument("--ref", default="HEAD")
+    args = parser.parse_args()
+    repo, ref = args.mmpose, args.ref
+    commit = git(repo, "rev-parse", ref).strip()
+    classes = dataset_files(repo, ref)
+    tables = [p for p in git(repo, "ls-tree", "-r", "--name-only", ref, "configs").split()
+              if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)]  # fmt: skip
+    entries, skipped, sets = {}, [], {}
+    for table in sorted(tables):
+        task = TASKS[table.split("/")[1]]
+        for model in yaml.safe_load(git(repo, "show", f"{ref}:{table}"))["Models"]:
+            name, url = model["Name"], model["Weights"]
+            config = load_config(repo, ref, model["Config"])
+            try:
+                codec = codec_of(config["codec"], config["model"].get("test_cfg") or {})
+                sha = HASH.search(url)
+                if sha is None:
+                    raise ValueError("its file name carries no SHA-256 prefix to check the download against")
+            except ValueError as err:
+                skipped.append({"name": name, "url": url, "reason": str(err)})
+                continue
+            arch, tag = tag_of(name, tuple(codec["input_size"]))
+            head = config["model"]["head"]
+            dataset = config["dataset_type"]
+            train_set = (config.get("train_dataloader") or {}).get("dataset") or {}
+            meta_file = (train_set.get("metainfo") or {}).get("from_file") or classes.get(dataset)
+            if train_set.get("subset"):  # DeepFashion picks its keypoints by subset
+                meta_file = f"configs/_base_/datasets/deepfashion_{train_set['subset']}.py"
+            if meta_file is None:  # combined data sets (e.g. COCO + AIC) name their keypoints in the pipeline
+                meta_file = "configs/_base_/datasets/coco.py"
+            info = assignments(git(repo, "show", f"{ref}:{meta_file}"))["dataset_info"]
+            keypoints = re.sub(r"\W+", "_", info["dataset_name"].lower()).strip("_")
+            sets[keypoints] = {**keypoint_set(info), "name": keypoints}
+            if len(info["keypoint_info"]) != head["out_channels"]:
+                reason = (
+                    f"its head predicts {head['out_channels']} keypoints, its data set has {len(info['keypoint_info'])}"
+                )
+                skipped.append({"name": name, "url": url, "reason": reason})
+                continue
+            results = model["Results"]
+            metrics = {}
+            for result in results:  # some tables list the same checkpoint on several data sets / box sources
+                prefix = "" if len(results) == 1 else f"{result['Dataset']} "
+                metrics.update({prefix + k: v for k, v in result["Metrics"].items()})
+            key = f"{arch}.{tag}"
+            if key in entries:  # the same checkpoint listed twice (e.g. with and without ground-truth boxes)
+                entries[key]["metrics"].update({f"{k} (2)": v for k, v in metrics.items()})
+                continue
+            params_m, gmacs = size_of(arch, head["out_channels"], codec["input_size"])
+            entries[key] = {
+                "architecture": arch, "tag": tag, "task": task, "keypoints": keypoints,
+                "codec": codec, "mean": [m / 255 for m in config["model"]["data_preprocessor"]["mean"]],
+                "std": [s / 255 for s in config["model"]["data_preprocessor"]["std"]],
+                "head": "concat" if config["model"].get("neck") else "simple",
+                "url": url, "sha256_prefix": sha.group(1), "metrics": metrics,
+                "metrics_dataset": ", ".join(sorted({str(r["Dataset"]) for r in results})),
+                "metrics_source": TABLE_URL.format(commit=commit, path=table.replace(".yml", ".md")),
+                "mmpose_name": name, "license": "apache-2.0", "params_m": params_m, "gmacs": gmacs,
+            }  # fmt: skip
+    DATA.mkdir(exist_ok=True)
+    zoo = {"source": f"https://github.com/open-mmlab/mmpose/tree/{commit}", "checkpoints": list(entries.values()),
+           "skipped": skipped}  # fmt: skip
+    (DATA / "openmmlab_zoo.json").write_text(json.dumps(zoo, indent=1) + "\n")
+    (DATA / "keypoint_sets.json").write_text(json.dumps(dict(sorted(sets.items())), indent=1) + "\n")
+    print(f"{len(entries)} checkpoints, {len(skipped)} skipped, {len(sets)} keypoint sets")
+
+
+if __name__ == "__main__":
+    main()
