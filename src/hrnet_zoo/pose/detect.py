@@ -59,7 +59,8 @@ class PersonDetector(nn.Module):
         nms_threshold: Persons overlapping a higher-scoring person by more IoU than this are dropped.
         max_persons: Keep at most this many persons per image, the highest-scoring first (``None``: all).
         device: Where to run (default: CUDA when available).
-        batch_size: Images per forward pass of :meth:`detect`.
+        batch_size: Images per forward pass of :meth:`detect` (default: 4 on a GPU; 1 on a CPU, where batching
+            frames makes the R-CNN detectors slower, as ``benchmarks/video.py`` measured).
 
     Raises:
         ValueError: An unknown name, bad thresholds, or a checkpoint that is not this detector's.
@@ -75,7 +76,7 @@ class PersonDetector(nn.Module):
         nms_threshold: float = 0.5,
         max_persons: int | None = None,
         device: str | torch.device | None = None,
-        batch_size: int = 4,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__()
         if name not in DETECTORS:
@@ -83,7 +84,7 @@ class PersonDetector(nn.Module):
         if not 0.0 <= score_threshold <= 1.0 or not 0.0 < nms_threshold <= 1.0:
             raise ValueError(f"detection thresholds must lie in [0, 1], got score {score_threshold}, "
                              f"NMS {nms_threshold}")  # fmt: skip
-        if (max_persons is not None and max_persons < 1) or batch_size < 1:
+        if (max_persons is not None and max_persons < 1) or (batch_size is not None and batch_size < 1):
             raise ValueError(f"max_persons and batch_size must be positive, got {max_persons} and {batch_size}")
         weights = get_model_weights(name).DEFAULT
         self.name = name
@@ -91,15 +92,15 @@ class PersonDetector(nn.Module):
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_persons = max_persons
-        self.batch_size = batch_size
         self.net = get_model(name, weights=None, weights_backbone=None, num_classes=len(weights.meta["categories"]))
         state = self._load_state(weights, checkpoint)
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(f"{checkpoint or weights.url} is not a {name} checkpoint: {len(missing)} missing keys "
                              f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")  # fmt: skip
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.net.eval().to(device)
+        self.batch_size = batch_size or (4 if device.type == "cuda" else 1)
 
     def _load_state(self, weights, checkpoint: str | os.PathLike | None) -> dict[str, Tensor]:
         if checkpoint is None:
