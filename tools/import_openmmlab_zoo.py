@@ -1,6 +1,7 @@
 """Regenerate the zoo's data files from OpenMMLab's model zoo tables and data set definitions.
 
-Reads, from a git checkout of https://github.com/open-mmlab/mmpose (its ``main`` branch, mmpose 1.x):
+Reads, from a git checkout of https://github.com/open-mmlab/mmpose (its ``main`` branch, mmpose 1.x, and its
+``0.x`` branch for the tables only 0.x has):
 
 - every ``configs/*/topdown_heatmap/**/hrnet*.yml`` model-zoo table (names, metrics, weight URLs) and each
   listed config (input size, codec, head, test-time flip settings, data set);
@@ -42,23 +43,32 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
-def literal(node: ast.AST) -> Any:
-    """A config expression as data: ``dict(...)`` calls, literals; anything else (names, arithmetic) is None."""
+def literal(node: ast.AST, env: dict[str, Any]) -> Any:
+    """A config expression as data: ``dict(...)`` calls, literals, earlier names and ``name['key']`` lookups;
+    anything else (arithmetic, templates) is None."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
-        return {kw.arg: literal(kw.value) for kw in node.keywords}
+        return {kw.arg: literal(kw.value, env) for kw in node.keywords}
     if isinstance(node, ast.Dict):
-        return {literal(k): literal(v) for k, v in zip(node.keys, node.values)}
+        return {literal(k, env): literal(v, env) for k, v in zip(node.keys, node.values)}
     if isinstance(node, (ast.Tuple, ast.List)):
-        return [literal(e) for e in node.elts]
+        return [literal(e, env) for e in node.elts]
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Name):
+        return env.get(node.id)
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        container = literal(node.value, env)
+        return container.get(node.slice.value) if isinstance(container, dict) else None
     return None
 
 
 def assignments(source: str) -> dict[str, Any]:
-    tree = ast.parse(source)
-    return {t.id: literal(n.value) for n in tree.body if isinstance(n, ast.Assign)
-            for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+    env: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            value = literal(node.value, env)
+            env.update({t.id: value for t in node.targets if isinstance(t, ast.Name)})
+    return env
 
 
 def merge(base: Any, child: Any) -> Any:
@@ -151,6 +161,98 @@ def size_of(arch: str, joints: int, input_size: list[int]) -> tuple[float, float
     return round(sum(p.numel() for p in model.parameters()) / 1e6, 3), round(counter.get_total_flops() / 2e9, 2)
 
 
+V0_TASKS = {"body": "body", "wholebody": "wholebody", "face": "face", "hand": "hand", "animal": "animal"}
+
+
+def codec_of_v0(config: dict[str, Any]) -> dict[str, Any]:
+    """The codec of an mmpose 0.x config: ``data_cfg`` sizes, the target generator and the test-time decoding."""
+    data, test = config["data_cfg"], config["model"]["test_cfg"]
+    target = next((t for t in config["train_pipeline"] if t["type"] == "TopDownGenerateTarget"), None)
+    if target is None or target.get("target_type", "GaussianHeatmap") != "GaussianHeatmap":
+        raise ValueError("its training target is not a Gaussian heatmap")
+    width, height = data["image_size"]
+    if test.get("use_udp"):
+        encoding = decoding = "udp"
+    else:
+        encoding = "unbiased" if target.get("unbiased_encoding") else "msra"
+        decoding = "dark" if test.get("post_process") == "unbiased" else "argmax"
+    out = {"input_size": [height, width], "heatmap_size": list(reversed(data["heatmap_size"])),
+           "sigma": target.get("sigma", 2.0), "encoding": encoding, "decoding": decoding,
+           "shift_flipped": bool(test.get("shift_heatmap", False))}  # fmt: skip
+    if decoding == "dark":
+        out["blur_kernel_size"] = test.get("modulate_kernel", 11)
+    return out
+
+
+def dataset_base(repo: Path, path: str) -> str:
+    """The ``_base_/datasets`` file an mmpose 0.x config inherits, directly or through other configs."""
+    bases = assignments(git(repo, "show", f"0.x:{path}")).get("_base_") or []
+    for base in [bases] if isinstance(bases, str) else bases:
+        found = base if "/datasets/" in base else dataset_base(repo, _join(path, base))
+        if found:
+            return found
+    return ""
+
+
+def import_v0(repo: Path, sets: dict, entries: dict, skipped: list, seen_urls: set[str]) -> None:
+    """Checkpoints that only mmpose 0.x's tables list (Horse-10, MacaquePose, ATRW, Halpe, CMU Panoptic hands,
+    Human3.6M), read from the ``0.x`` branch; files the 1.x tables already list are not repeated."""
+    commit = git(repo, "rev-parse", "0.x").strip()
+    tables = [p for p in git(repo, "ls-tree", "-r", "--name-only", "0.x", "configs").split()
+              if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)]  # fmt: skip
+    for table in sorted(tables):
+        task = V0_TASKS[table.split("/")[1]]
+        for model in yaml.safe_load(git(repo, "show", f"0.x:{table}"))["Models"]:
+            name, url = model["Name"], model["Weights"]
+            if url in seen_urls:
+                continue
+            seen_urls.add(url)
+            try:
+                config = load_config(repo, "0.x", model["Config"])
+            except subprocess.CalledProcessError:
+                skipped.append({"name": name, "url": url, "reason": f"its table names {model['Config']}, which "
+                                "the 0.x branch does not hold: its codec cannot be read"})  # fmt: skip
+                continue
+            dataset_file = dataset_base(repo, model["Config"]).rsplit("/", 1)[1]
+            info = assignments(git(repo, "show", f"HEAD:configs/_base_/datasets/{dataset_file}"))["dataset_info"]
+            keypoints = re.sub(r"\W+", "_", info["dataset_name"].lower()).strip("_")
+            sets[keypoints] = {**keypoint_set(info), "name": keypoints}
+            try:
+                codec = codec_of_v0(config)
+            except ValueError as err:
+                skipped.append({"name": name, "url": url, "reason": str(err)})
+                continue
+            pattern = r"topdown_heatmap_(hrnet(?:v2)?)_(w\d+)_(.+?)_(\d+x\d+)(?:_([a-z_]+))?(?:-(.+))?"
+            match = re.fullmatch(pattern, name)
+            if match is None:
+                skipped.append({"name": name, "url": url, "reason": "its name does not follow the zoo's pattern"})
+                continue
+            family, width, data, size, variant, suffix = match.groups()
+            tag = "_".join(p for p in (data, suffix, variant) if p).lower().replace("-", "_") + f"_{size}"
+            arch = f"{family}_{width}_pose"
+            file_name = url.rsplit("/", 1)[1]
+            if f"_{data}_" not in file_name:  # e.g. OCHuman's rows: the COCO checkpoints evaluated on it
+                skipped.append({"name": name, "url": url, "reason": f"the {file_name.split('-')[0]} checkpoint "
+                                f"evaluated on {data}, not a checkpoint of its own"})  # fmt: skip
+                continue
+            if f"{arch}.{tag}" in entries:
+                skipped.append({"name": name, "url": url, "reason": f"{arch}.{tag} already serves a checkpoint of "
+                                "the same recipe"})  # fmt: skip
+                continue
+            head = config["model"]["keypoint_head"]
+            params_m, gmacs = size_of(arch, head["out_channels"], codec["input_size"])
+            metrics = {k: v for result in model["Results"] for k, v in result["Metrics"].items()}
+            entries[f"{arch}.{tag}"] = {
+                "architecture": arch, "tag": tag, "task": task, "keypoints": keypoints, "codec": codec,
+                "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                "head": "concat" if head.get("input_transform") == "resize_concat" else "simple",
+                "url": url, "sha256_prefix": HASH.search(url).group(1), "metrics": metrics,
+                "metrics_dataset": ", ".join(sorted({str(r["Dataset"]) for r in model["Results"]})),
+                "metrics_source": TABLE_URL.format(commit=commit, path=table.replace(".yml", ".md")),
+                "mmpose_name": name, "license": "apache-2.0", "params_m": params_m, "gmacs": gmacs,
+            }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mmpose", type=Path)
@@ -213,6 +315,8 @@ def main() -> None:
                 "metrics_source": TABLE_URL.format(commit=commit, path=table.replace(".yml", ".md")),
                 "mmpose_name": name, "license": "apache-2.0", "params_m": params_m, "gmacs": gmacs,
             }  # fmt: skip
+    seen_urls = {e["url"] for e in entries.values()} | {s["url"] for s in skipped}
+    import_v0(repo, sets, entries, skipped, seen_urls)
     DATA.mkdir(exist_ok=True)
     zoo = {"source": f"https://github.com/open-mmlab/mmpose/tree/{commit}", "checkpoints": list(entries.values()),
            "skipped": skipped}  # fmt: skip
