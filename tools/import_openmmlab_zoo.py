@@ -142,11 +142,17 @@ def codec_of(codec: dict[str, Any], test_cfg: dict[str, Any]) -> dict[str, Any]:
         encoding = decoding = "udp"
     else:
         raise ValueError(f"codec {kind} {codec.get('heatmap_type', '')} is not served")
-    out = {"input_size": [height, width], "heatmap_size": list(reversed(codec["heatmap_size"])),
-           "sigma": codec.get("sigma", 2.0), "encoding": encoding, "decoding": decoding,
-           "shift_flipped": bool(test_cfg.get("shift_heatmap", False))}  # fmt: skip
+    return codec_record((height, width), codec["heatmap_size"], codec.get("sigma", 2.0), encoding, decoding,
+                        test_cfg.get("shift_heatmap", False), codec.get("blur_kernel_size", 11))  # fmt: skip
+
+
+def codec_record(input_size: tuple[int, int], heatmap_wh: list[int], sigma: float, encoding: str, decoding: str,
+                 shift: bool, blur: int) -> dict[str, Any]:  # fmt: skip
+    """The codec as the zoo's JSON records it (sizes as height, width; the blur kernel for DARK only)."""
+    out = {"input_size": list(input_size), "heatmap_size": list(reversed(heatmap_wh)), "sigma": sigma,
+           "encoding": encoding, "decoding": decoding, "shift_flipped": bool(shift)}  # fmt: skip
     if decoding == "dark":
-        out["blur_kernel_size"] = codec.get("blur_kernel_size", 11)
+        out["blur_kernel_size"] = blur
     return out
 
 
@@ -176,12 +182,8 @@ def codec_of_v0(config: dict[str, Any]) -> dict[str, Any]:
     else:
         encoding = "unbiased" if target.get("unbiased_encoding") else "msra"
         decoding = "dark" if test.get("post_process") == "unbiased" else "argmax"
-    out = {"input_size": [height, width], "heatmap_size": list(reversed(data["heatmap_size"])),
-           "sigma": target.get("sigma", 2.0), "encoding": encoding, "decoding": decoding,
-           "shift_flipped": bool(test.get("shift_heatmap", False))}  # fmt: skip
-    if decoding == "dark":
-        out["blur_kernel_size"] = test.get("modulate_kernel", 11)
-    return out
+    return codec_record((height, width), data["heatmap_size"], target.get("sigma", 2.0), encoding, decoding,
+                        test.get("shift_heatmap", False), test.get("modulate_kernel", 11))  # fmt: skip
 
 
 def dataset_base(repo: Path, path: str) -> str:
