@@ -18,14 +18,14 @@ from .export import export_onnx, export_program
 from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
 from .hub.download import WEIGHTS_FILE, WeightsUnavailableError
 from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
-from .keypoints import KeypointSet
 from .models.pretrained import TASKS
 from .onnx_model import OnnxPoseModel
 from .optimize import optimize_for_inference
 from .output_files import check_output_dir, plan_outputs, run_folder, write_json
 from .pose import PoseEstimator
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
-from .pose.run_writer import IMAGES_FILE, RESULTS_FILE, RunWriter
+from .pose.predictor import given_boxes
+from .pose.run_writer import IMAGES_FILE, RESULTS_FILE, RunWriter, run_outputs
 from .pose.sources import IMAGE_SUFFIXES, Source, VideoReader, find_sources
 from .quantize import quantize
 
@@ -133,11 +133,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if folder != Path(args.out_dir):
         logging.getLogger("hrnet_zoo").info("%s holds an earlier run; writing to %s (--exist-ok reuses it)",
                                             args.out_dir, folder)  # fmt: skip
-    planned = RunWriter(folder, sources, KeypointSet("planned", ()), draw=args.draw).outputs
+    planned = run_outputs(folder, sources, args.draw)
     plan_outputs(planned, [s.location for s in sources if s.kind != "webcam"], args.exist_ok)
     total = _frame_total(sources)
-    needs_detector = any(s.kind != "image" or (s.location not in boxes and Path(s.location).name not in boxes)
-                         for s in sources)  # fmt: skip
+    needs_detector = any(given_boxes(boxes, s) is None for s in sources)
     if args.detector_checkpoint is not None and args.detector == "none":
         raise ValueError("--detector-checkpoint needs a --detector; drop it or name the detector it belongs to")
     model = _create_model(args)

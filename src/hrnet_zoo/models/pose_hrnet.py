@@ -195,7 +195,10 @@ class HRNetPose(_PoseModelBase):
         self.head_kernel_size = head_kernel_size
         with torch.device(device) if device is not None else nullcontext():
             self.backbone = HighResolutionNet(cfg, in_chans, multi_scale_output=self.all_branches)
-            self.num_features = self.head_hidden_size = self._num_features()
+            self.neck = ResizeConcat(self.backbone.out_channels) if self.all_branches else None
+            self.num_features = self.head_hidden_size = (
+                self.neck.out_channels if self.neck is not None else self.backbone.out_channels[0]
+            )
             self.head = self._make_head(num_joints)
         last = self.backbone.last_module_name
         self.feature_info = [
@@ -210,11 +213,9 @@ class HRNetPose(_PoseModelBase):
         self.pose_meta = meta
         self.register_load_state_dict_pre_hook(_convert_on_load)
 
-    #: Whether the backbone's last module outputs every branch (HRNetV2) or only the stride-4 one.
+    #: Whether the backbone's last module outputs every branch, concatenated by ``neck`` (HRNetV2), or only the
+    #: stride-4 one.
     all_branches = False
-
-    def _num_features(self) -> int:
-        return self.backbone.out_channels[0]
 
     def _make_head(self, num_joints: int) -> nn.Module:
         if num_joints == 0:
@@ -223,8 +224,8 @@ class HRNetPose(_PoseModelBase):
         return nn.Conv2d(self.num_features, num_joints, kernel_size=k, padding=k // 2)
 
     def _final_features(self, outputs: list[Tensor]) -> Tensor:
-        """The backbone's outputs as the head's input: the fused stride-4 branch."""
-        return outputs[0]
+        """The backbone's outputs as the head's input: the fused stride-4 branch, or all branches concatenated."""
+        return outputs[0] if self.neck is None else self.neck(outputs)
 
     @property
     def num_joints(self) -> int:
@@ -333,18 +334,11 @@ class HRNetV2Pose(HRNetPose):
 
     all_branches = True
 
-    def _num_features(self) -> int:
-        self.neck = ResizeConcat(self.backbone.out_channels)
-        return self.neck.out_channels
-
     def _make_head(self, num_joints: int) -> nn.Module:
         if num_joints == 0:
             return nn.Identity()
         c = self.num_features
         return nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, num_joints, 1))
-
-    def _final_features(self, outputs: list[Tensor]) -> Tensor:
-        return self.neck(outputs)
 
 
 class HRNetFeatures(_PoseModelBase):

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
@@ -157,8 +156,8 @@ def _checked(output: object, index: int) -> tuple[Tensor, Tensor]:
     if not isinstance(output, (tuple, list)) or len(output) != 2:
         raise ValueError(f"the detector must return (boxes, scores) for image {index}, got {type(output).__name__}")
     try:
-        boxes = torch.as_tensor(np.asarray(torch.as_tensor(output[0]).cpu(), dtype=np.float32)).reshape(-1, 4)
-        scores = torch.as_tensor(np.asarray(torch.as_tensor(output[1]).cpu(), dtype=np.float32)).reshape(-1)
+        boxes = torch.as_tensor(output[0]).detach().to("cpu", torch.float32).reshape(-1, 4)
+        scores = torch.as_tensor(output[1]).detach().to("cpu", torch.float32).reshape(-1)
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"the detector's output for image {index} is not (P, 4) boxes and (P,) scores: {err}") from err
     if len(boxes) != len(scores):

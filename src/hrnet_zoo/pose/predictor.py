@@ -21,9 +21,9 @@ from ..optimize import optimize_for_inference
 from .detect import Detector, PersonDetector, detect_persons
 from .draw import draw_poses
 from .images import Channels, ImageLike, load_image
-from .sources import Frame, Inputs, read_frames
+from .sources import Frame, Inputs, Source, read_frames
 
-__all__ = ["Crops", "PoseEstimator", "PoseResult"]
+__all__ = ["Crops", "PoseEstimator", "PoseResult", "given_boxes"]
 
 
 @dataclass
@@ -93,6 +93,14 @@ class PoseResult:
                 }
             )
         return results
+
+
+def given_boxes(boxes: Mapping[str, object] | None, source: Source) -> object | None:
+    """The boxes ``boxes`` gives a still image, by its path as found or its file name; ``None`` for video frames
+    and images it does not name (their persons come from the detector)."""
+    if boxes is None or source.kind != "image":
+        return None
+    return boxes.get(source.location, boxes.get(Path(source.location).name))
 
 
 #: Largest box side accepted, in pixels: far beyond any photograph, small enough to keep the crop arithmetic exact.
@@ -391,7 +399,5 @@ class PoseEstimator:
             raise ValueError(f"batch_frames must be positive, got {batch_frames}")
         frames = read_frames(inputs)
         while batch := list(islice(frames, batch_frames)):
-            given = [None if boxes is None or frame.source.kind != "image" else
-                     boxes.get(frame.source.location, boxes.get(Path(frame.source.location).name))
-                     for frame in batch]  # fmt: skip
+            given = [given_boxes(boxes, frame.source) for frame in batch]
             yield from zip(batch, self.predict([frame.image for frame in batch], given, box_format))

@@ -30,7 +30,7 @@ from .draw import save_image
 from .predictor import PoseResult
 from .sources import Frame, Source, VideoWriter
 
-__all__ = ["IMAGES_FILE", "RESULTS_FILE", "RunWriter", "drawn_paths"]
+__all__ = ["IMAGES_FILE", "RESULTS_FILE", "RunWriter", "drawn_paths", "run_outputs"]
 
 RESULTS_FILE = "results.json"
 IMAGES_FILE = "images.json"
@@ -48,6 +48,11 @@ def drawn_paths(folder: Path, sources: Sequence[Source]) -> list[Path]:
     return paths
 
 
+def run_outputs(folder: Path, sources: Sequence[Source], draw: bool = True) -> list[Path]:
+    """Every file a run over ``sources`` writes into ``folder``: the two JSON files, then the drawings."""
+    return [folder / RESULTS_FILE, folder / IMAGES_FILE, *(drawn_paths(folder, sources) if draw else [])]
+
+
 class RunWriter:
     """Write a run's results and drawings into ``folder`` as frames arrive (a context manager).
 
@@ -56,6 +61,9 @@ class RunWriter:
         sources: The run's inputs, in order (their drawings are named after them).
         keypoints: The model's keypoint set, recorded as the COCO category.
         draw: Write drawn images and videos.
+
+    Attributes:
+        outputs: Every file the run writes (:func:`run_outputs`).
         threshold: Minimum joint score drawn.
         info: Extra entries of the image table's ``info`` (e.g. the model's name).
 
@@ -77,6 +85,7 @@ class RunWriter:
     ) -> None:
         self.folder = Path(folder)
         self.drawn = dict(zip(sources, drawn_paths(self.folder, sources))) if draw else {}
+        self.outputs = run_outputs(self.folder, sources, draw)
         self.threshold = threshold
         self.dropped = 0
         self._category = keypoints.to_coco_category()
@@ -86,11 +95,6 @@ class RunWriter:
         self._video: VideoWriter | None = None
         self._video_source: Source | None = None
         self._created = False
-
-    @property
-    def outputs(self) -> list[Path]:
-        """Every file the run writes."""
-        return [self.folder / RESULTS_FILE, self.folder / IMAGES_FILE, *self.drawn.values()]
 
     @property
     def frames(self) -> int:

@@ -106,8 +106,14 @@ def find_sources(arguments: Sequence[str | int | os.PathLike]) -> list[Source]:
                                     "patterns or a webcam index)")  # fmt: skip
         else:
             found.append(_source(path))
-    unique = {s.location if s.kind == "webcam" else str(Path(s.location).resolve()): s for s in reversed(found)}
-    return [s for s in found if unique[s.location if s.kind == "webcam" else str(Path(s.location).resolve())] is s]
+    seen: set[str] = set()
+    unique = []
+    for source in found:
+        key = source.location if source.kind == "webcam" else str(Path(source.location).resolve())
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    return unique
 
 
 class VideoReader:
