@@ -5,7 +5,7 @@
 Generates the data set (hrnet_zoo.train.make_synthetic_dataset), trains hrnet_w18_small_pose from scratch with
 the original recipe (Adam 1e-3, MSE with target weights, the original augmentation) and evaluates with the
 original protocol (ground-truth boxes, flip test, OKS-NMS, pycocotools). Goal: AP >= 0.8 within minutes.
-With ``--int8`` the same trained model is also quantized (``hrnet_zoo.quantize``, calibrated on 64 training
+With ``--int8`` the same trained model is also quantized (``hrnet_zoo.deploy.quantize``, calibrated on 64 training
 crops) and evaluated the same way, with the heatmap-peak agreement of int8 and fp32. Goal: a drop <= 0.01 AP.
 """
 
@@ -20,9 +20,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import hrnet_zoo
-from hrnet_zoo.codec import HeatmapCodec, get_max_preds
+from hrnet_zoo import PoseEstimator
+from hrnet_zoo.codec import get_max_preds
 from hrnet_zoo.evaluation import evaluate, format_stats
-from hrnet_zoo.pose import PoseEstimator
 from hrnet_zoo.train import Augmentation, CocoKeypointDataset, JointsMSELoss, make_synthetic_dataset, train_one_epoch
 
 
@@ -35,18 +35,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--model", default="hrnet_w18_small_pose")
-    parser.add_argument("--int8", action="store_true", help="also evaluate the int8 model (hrnet_zoo.quantize)")
+    parser.add_argument("--int8", action="store_true", help="also evaluate the int8 model (hrnet_zoo.deploy.quantize)")
     args = parser.parse_args()
     torch.manual_seed(0)
     size = tuple(args.input_size)
     root = tempfile.mkdtemp(prefix="kites_")
     paths = make_synthetic_dataset(root, args.train, args.val, image_size=(160, 160))
     augmentation = Augmentation(rotation_factor=30.0, half_body_prob=0.0)
-    train_set = CocoKeypointDataset(paths["train_annotations"], paths["train_images"], HeatmapCodec(size),
-                                    augmentation=augmentation)  # fmt: skip
+    transform = hrnet_zoo.get_pretrained_cfg(args.model).pose_meta.at_input_size(size).transform
+    train_set = CocoKeypointDataset(
+        paths["train_annotations"], paths["train_images"], transform, augmentation=augmentation
+    )
     model = hrnet_zoo.create_model(args.model, keypoints=train_set.keypoints, input_size=size)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=1, drop_last=True,
-                        persistent_workers=True)  # fmt: skip
+    train_set.check_model(model)
+    loader = DataLoader(
+        train_set, batch_size=args.batch_size, shuffle=True, num_workers=1, drop_last=True, persistent_workers=True
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * len(loader), pct_start=0.15
@@ -61,8 +65,10 @@ def main() -> None:
     train_seconds = time.time() - start
     estimator = PoseEstimator(model, device="cpu")
     stats = evaluate(estimator, paths["val_annotations"], paths["val_images"])["stats"]
-    print(f"\n{args.model}, input {size[0]}x{size[1]}, {args.train} training images, {args.epochs} epochs, "
-          f"{train_seconds / 60:.1f} min of training on {torch.get_num_threads()} CPU threads")  # fmt: skip
+    print(
+        f"\n{args.model}, input {size[0]}x{size[1]}, {args.train} training images, {args.epochs} epochs, "
+        f"{train_seconds / 60:.1f} min of training on {torch.get_num_threads()} CPU threads"
+    )
     print(format_stats(stats))
     print(f"\nheld-out AP {stats['AP']:.3f} (goal >= 0.8): {'met' if stats['AP'] >= 0.8 else 'NOT met'}")
     if args.int8:
@@ -71,16 +77,20 @@ def main() -> None:
 
 def int8_report(model: torch.nn.Module, fp32: PoseEstimator, stats: dict, paths: dict) -> None:
     """The same trained model in int8: held-out AP, and heatmap-peak agreement with fp32 on the same crops."""
-    calibration_set = CocoKeypointDataset(paths["train_annotations"], paths["train_images"], fp32.codec, train=False)
+    calibration_set = CocoKeypointDataset(
+        paths["train_annotations"], paths["train_images"], fp32.transform, train=False
+    )
     calibration = torch.stack([calibration_set[i][0] for i in range(min(64, len(calibration_set)))])
-    int8 = PoseEstimator(hrnet_zoo.quantize(model, calibration))
+    int8 = PoseEstimator(hrnet_zoo.deploy.quantize(model, calibration))
     int8_stats = evaluate(int8, paths["val_annotations"], paths["val_images"])["stats"]
     print("\nint8 (ONNX Runtime, static, calibrated on 64 training crops):")
     print(format_stats(int8_stats))
     drop = stats["AP"] - int8_stats["AP"]
-    print(f"held-out AP fp32 {stats['AP']:.3f}, int8 {int8_stats['AP']:.3f}: drop {drop:.3f} (goal <= 0.01): "
-          f"{'met' if drop <= 0.01 else 'NOT met'}")  # fmt: skip
-    val_set = CocoKeypointDataset(paths["val_annotations"], paths["val_images"], fp32.codec, train=False)
+    print(
+        f"held-out AP fp32 {stats['AP']:.3f}, int8 {int8_stats['AP']:.3f}: drop {drop:.3f} (goal <= 0.01): "
+        f"{'met' if drop <= 0.01 else 'NOT met'}"
+    )
+    val_set = CocoKeypointDataset(paths["val_annotations"], paths["val_images"], fp32.transform, train=False)
     crops = torch.stack([val_set[i][0] for i in range(len(val_set))])
     photo = fp32.crops(str(Path(__file__).parent.parent / "examples" / "images" / "astronaut.jpg")).inputs
     for name, inputs in (("held-out crops", crops), ("examples/images/astronaut.jpg", photo)):

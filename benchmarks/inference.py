@@ -2,7 +2,7 @@
 
 For W32 256x192 and W48 384x288 at batch 1 and 8: ms per person for eager, fused + channels-last
 (``optimize_for_inference``), ``torch.compile`` of the fused model, ONNX Runtime fp32 and int8
-(``hrnet_zoo.quantize``), and optionally PyTorch's PT2E int8 flow (torchao's X86 Inductor quantizer, compiled;
+(``hrnet_zoo.deploy.quantize``), and optionally PyTorch's PT2E int8 flow (torchao's X86 Inductor quantizer, compiled;
 ``--pt2e``); the model's GMACs; the achieved GOP/s (2 x MACs / time); and, measured in the same run, the dense
 3x3 convolution throughput of this machine in fp32 (PyTorch) and int8 (ONNX Runtime, QDQ), so each row shows
 how close it gets to its limit. The CPU's flags (AVX2, AVX-512, VNNI, AMX) are printed: int8 convolutions are
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import hrnet_zoo
-import hrnet_zoo.onnx_model
+import hrnet_zoo.deploy.onnx_model
 
 CASES = [("hrnet_w32_pose.coco_256x192", (256, 192)), ("hrnet_w48_pose.coco_384x288", (384, 288))]
 
@@ -64,7 +64,7 @@ def onnx_runner(model: torch.nn.Module, size: tuple[int, int]) -> Callable[[torc
     except ImportError:
         return None
     path = tempfile.mkdtemp() + "/model.onnx"
-    hrnet_zoo.export_onnx(model, path, size)
+    hrnet_zoo.deploy.export_onnx(model, path, size)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {"images": x.numpy()})
 
@@ -98,8 +98,15 @@ def int8_conv_throughput(repeats: int) -> float:
             def get_next(self) -> dict | None:
                 return next(self.batches, None)
 
-        quantize_static(folder + "/conv.onnx", folder + "/int8.onnx", Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+        quantize_static(
+            folder + "/conv.onnx",
+            folder + "/int8.onnx",
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
         session = ort.InferenceSession(folder + "/int8.onnx", providers=["CPUExecutionProvider"])
         feed = {"x": x.numpy()}
         seconds = timed(lambda session=session, feed=feed: session.run(None, feed), repeats, torch.device("cpu"))
@@ -137,7 +144,7 @@ def peak_memory_single_image() -> tuple[float, float]:
         "import re, torch, hrnet_zoo\n"
         "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
         "base = hwm()\n"
-        "m = hrnet_zoo.optimize_for_inference(hrnet_zoo.create_model('hrnet_w32_pose'), inplace=True)\n"
+        "m = hrnet_zoo.deploy.optimize_for_inference(hrnet_zoo.create_model('hrnet_w32_pose'), inplace=True)\n"
         "with torch.inference_mode(): m(torch.randn(1, 3, 256, 192))\n"
         "print(base, hwm())\n"
     )
@@ -164,8 +171,14 @@ def main() -> None:
     int8_limit = int8_conv_throughput(args.repeats) if int8 else float("nan")
     print(f"device: {name}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if device.type == "cpu":
-        print(f"CPU flags: {cpu_flags()}" + ("" if hrnet_zoo.onnx_model.cpu_has_vnni() else " (no VNNI: int8 "
-              "convolutions have no fast dot-product instruction here)"))  # fmt: skip
+        print(
+            f"CPU flags: {cpu_flags()}"
+            + (
+                ""
+                if hrnet_zoo.deploy.onnx_model.cpu_has_vnni()
+                else " (no VNNI: int8 convolutions have no fast dot-product instruction here)"
+            )
+        )
     print(f"measured dense 3x3 convolution throughput: {limit:.0f} GFLOP/s (fp32, PyTorch)")
     if int8:
         print(f"measured dense 3x3 convolution throughput: {int8_limit:.0f} GOP/s (int8, ONNX Runtime)")
@@ -174,15 +187,15 @@ def main() -> None:
     for model_name, size in CASES:
         eager = hrnet_zoo.create_model(model_name).to(device).eval()
         gmacs = hrnet_zoo.get_pretrained_cfg(model_name).gmacs
-        fused = hrnet_zoo.optimize_for_inference(eager)
+        fused = hrnet_zoo.deploy.optimize_for_inference(eager)
         paths: dict[str, Callable[[torch.Tensor], object]] = {"eager": eager, "fused + channels-last": fused}
         if not args.skip_compile:
             paths["compiled (fused)"] = torch.compile(fused, dynamic=False)
         if not args.skip_onnx and device.type == "cpu":
-            runner = onnx_runner(hrnet_zoo.optimize_for_inference(eager, channels_last=False), size)
+            runner = onnx_runner(hrnet_zoo.deploy.optimize_for_inference(eager, channels_last=False), size)
             if runner is not None:
                 paths["ONNX Runtime"] = runner
-                paths["ONNX Runtime int8"] = hrnet_zoo.quantize(eager, torch.randn(16, 3, *size))
+                paths["ONNX Runtime int8"] = hrnet_zoo.deploy.quantize(eager, torch.randn(16, 3, *size))
         if args.pt2e and device.type == "cpu":
             runner = pt2e_runner(eager, size)
             if runner is not None:

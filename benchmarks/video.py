@@ -44,17 +44,10 @@ from inference import cpu_flags
 from torchvision.transforms import functional as TF
 
 import hrnet_zoo
-from hrnet_zoo.pose import (
-    PersonDetector,
-    PoseEstimator,
-    RunWriter,
-    VideoWriter,
-    box_to_center_scale,
-    detect_persons,
-    find_sources,
-    load_image,
-    read_frames,
-)
+from hrnet_zoo import PoseEstimator
+from hrnet_zoo.codec import box_to_center_scale
+from hrnet_zoo.io import load_image
+from hrnet_zoo.pose import PersonDetector, RunWriter, VideoWriter, detect_persons, find_sources, read_frames
 
 PHOTO = Path(__file__).parent.parent / "examples" / "images" / "astronaut.jpg"
 PERSON_BOX = (100, 20, 330, 490)  # xywh of the astronaut in the 512x512 photo
@@ -73,8 +66,10 @@ def make_clip(path: Path, frames: int, persons: int) -> list[list[float]]:
                 canvas[:, 20 : 20 + SIDE, 20 + p * SIDE : 20 + (p + 1) * SIDE] = shifted
             writer.write(canvas.round().clamp(0, 255).to(torch.uint8))
     s = SIDE / 512
-    return [[20 + p * SIDE + PERSON_BOX[0] * s, 20 + PERSON_BOX[1] * s, PERSON_BOX[2] * s, PERSON_BOX[3] * s]
-            for p in range(persons)]  # fmt: skip
+    return [
+        [20 + p * SIDE + PERSON_BOX[0] * s, 20 + PERSON_BOX[1] * s, PERSON_BOX[2] * s, PERSON_BOX[3] * s]
+        for p in range(persons)
+    ]
 
 
 def make_detector(args: argparse.Namespace, device: torch.device, folder: Path) -> PersonDetector:
@@ -275,15 +270,21 @@ def main() -> None:
         f" ({torch.get_num_threads()} threads), device {device}"
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", CPU flags: {cpu_flags()}")
     )
-    print(f"clip: {args.frames} frames of {SIDE * args.persons + 40}x{SIDE + 40}, {args.persons} persons per frame; "
-          f"detector {args.detector}, W32 256x192, no flip test, argmax decoding\n")  # fmt: skip
+    print(
+        f"clip: {args.frames} frames of {SIDE * args.persons + 40}x{SIDE + 40}, {args.persons} persons per frame; "
+        f"detector {args.detector}, W32 256x192, no flip test, argmax decoding\n"
+    )
     stage_names = ("read", "detect", "crop", "network", "decode", "draw", "write")
-    print("| pipeline | persons/frame | hrnet_zoo fps | original loop fps | speed-up | keypoints within 0.5 px | "
-          "max heatmap difference / range |")  # fmt: skip
+    print(
+        "| pipeline | persons/frame | hrnet_zoo fps | original loop fps | speed-up | keypoints within 0.5 px | "
+        "max heatmap difference / range |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, ours_s, orig_s, persons, agree, heatmap_difference, _, _ in rows:
-        print(f"| {label} | {persons:.1f} | {args.frames / ours_s:.2f} | {args.frames / orig_s:.2f} | "
-              f"{orig_s / ours_s:.2f}x | {agree:.1%} | {heatmap_difference:.1e} |")  # fmt: skip
+        print(
+            f"| {label} | {persons:.1f} | {args.frames / ours_s:.2f} | {args.frames / orig_s:.2f} | "
+            f"{orig_s / ours_s:.2f}x | {agree:.1%} | {heatmap_difference:.1e} |"
+        )
     print("\nms per frame, by stage (instrumented pass):\n")
     print("| pipeline | " + " | ".join(stage_names) + " |")
     print("|---|" + "---|" * len(stage_names))

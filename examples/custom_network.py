@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hrnet_zoo import HRModule, MultiScaleFusion, Stem, Transition
+from hrnet_zoo.layers import HRModule, MultiScaleFusion, Stem, Transition
 
 
 class TwoScaleSegmenter(nn.Module):

@@ -24,9 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 import hrnet_zoo
-from hrnet_zoo.codec import HeatmapCodec
 from hrnet_zoo.evaluation import evaluate, find_coco_split
-from hrnet_zoo.pose import PoseEstimator
 from hrnet_zoo.train import CocoKeypointDataset, JointsMSELoss, freeze_stages, train_one_epoch
 
 
@@ -70,19 +68,20 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    input_size = tuple(args.input_size)
     train_ann, train_images = find_coco_split(args.data, "train")
-    train_set = CocoKeypointDataset(train_ann, train_images, HeatmapCodec(tuple(args.input_size)), train=True)
-    keypoints = train_set.keypoints
+    # Crops as the model will take them: the architecture's codec at the input size, and its normalisation.
+    transform = hrnet_zoo.get_pretrained_cfg(args.model).pose_meta.at_input_size(input_size).transform
+    train_set = CocoKeypointDataset(train_ann, train_images, transform, train=True)
     pretrained = {"coco": True, "imagenet": "imagenet", "none": False}[args.pretrained]
     model = hrnet_zoo.create_model(  # the model carries the keypoints and the codec: saved with it, reloaded as is
         args.model,
         pretrained=pretrained,
         checkpoint_path=args.checkpoint,
-        num_joints=len(keypoints),
-        keypoints=keypoints,
-        input_size=tuple(args.input_size),
+        keypoints=train_set.keypoints,
+        input_size=input_size,
     )
-    train_set.check_model(model)
+    train_set.check_model(model)  # the same transform and joints, or a clear error
     frozen = freeze_stages(model, args.freeze_stages)
     model.set_grad_checkpointing(args.grad_checkpointing)
     model.to(device)
@@ -92,9 +91,15 @@ def main() -> None:
 
     sampler = DistributedSampler(train_set, seed=args.seed) if distributed else None
     loader = DataLoader(
-        train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=args.workers,
-        drop_last=True, pin_memory=cuda, persistent_workers=args.workers > 0,
-    )  # fmt: skip
+        train_set,
+        batch_size=args.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=args.workers,
+        drop_last=True,
+        pin_memory=cuda,
+        persistent_workers=args.workers > 0,
+    )
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, [int(args.epochs * 0.7), int(args.epochs * 0.9)], gamma=0.1
@@ -112,14 +117,14 @@ def main() -> None:
         record = {"epoch": epoch, "loss": loss, "seconds": round(time.time() - start, 1)}
         if rank == 0 and not args.no_eval:
             val_ann, val_images = find_coco_split(args.data, "val")
-            estimator = PoseEstimator(model, device=device)
+            estimator = hrnet_zoo.PoseEstimator(model, device=device)
             record["val"] = evaluate(estimator, val_ann, val_images)["stats"]
         if rank == 0:
             print(json.dumps(record), flush=True)
             history.append(record)
     if args.save_replica:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(out / f"replica_{rank}.safetensors"))  # fmt: skip
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(out / f"replica_{rank}.safetensors"))
     if rank == 0:
         hrnet_zoo.save_pretrained(model.eval(), out / "model")
         (out / "history.json").write_text(json.dumps({"frozen": frozen, "epochs": history}, indent=1))

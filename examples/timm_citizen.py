@@ -12,7 +12,8 @@ import torch
 from timm.optim import create_optimizer_v2
 
 import hrnet_zoo
-from hrnet_zoo import HeatmapCodec, KeypointSet
+from hrnet_zoo import KeypointSet
+from hrnet_zoo.codec import HeatmapCodec
 
 
 def main() -> None:

@@ -9,15 +9,13 @@ python examples/video.py clip.mp4 --checkpoint W --detector-checkpoint D   # loc
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import torch
 from pycocotools.coco import COCO
 
 import hrnet_zoo
-from hrnet_zoo.output_files import run_folder
-from hrnet_zoo.pose import PersonDetector, PoseEstimator, RunWriter, VideoWriter, find_sources, load_image
+from hrnet_zoo.io.images import load_image
+from hrnet_zoo.pose import PersonDetector, VideoWriter
 
 PHOTO = Path(__file__).parent / "images" / "astronaut.jpg"
 
@@ -43,22 +41,21 @@ def main() -> None:
     parser.add_argument("--out", default="video_out", help="run folder (a fresh one if it holds a run)")
     args = parser.parse_args()
 
-    out = run_folder(args.out)
-    inputs = [*args.inputs, *([demo_clip(Path(f"{out}-clip.mp4"))] if args.demo_clip else [])]
-    model = hrnet_zoo.create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    detector = PersonDetector(args.detector, checkpoint=args.detector_checkpoint, max_persons=args.max_persons,
-                              device=device)  # fmt: skip
-    estimator = PoseEstimator(model, device=device, detector=detector)
-    sources = find_sources(inputs)
-    with RunWriter(out, sources, estimator.keypoints, info={"model": args.model}) as writer:
-        for frame, result in estimator.stream(sources, batch_frames=4):  # results arrive as frames are done
-            writer.add(frame, result)
-            print(f"{Path(frame.source.location).name} frame {frame.index}: {len(result)} person(s)")
-    if json.loads((out / "results.json").read_text()):  # pycocotools' loadRes needs at least one result
-        predictions = COCO(str(out / "images.json")).loadRes(str(out / "results.json"))
-        print(f"{len(predictions.anns)} poses in {out / 'results.json'}")
-    print("drawn:", ", ".join(str(path) for path in writer.drawn.values()))
+    inputs = [*args.inputs, *([demo_clip(Path(f"{args.out}-clip.mp4"))] if args.demo_clip else [])]
+    detector = PersonDetector(args.detector, checkpoint=args.detector_checkpoint, max_persons=args.max_persons)
+    # A model name runs on CUDA when available; the detector picks the same device.
+    estimator = hrnet_zoo.PoseEstimator(args.model, checkpoint_path=args.checkpoint, detector=detector)
+    # The whole run: a fresh folder, outputs checked (no input is ever replaced), frames streamed in batches.
+    summary = estimator.run(inputs, args.out, batch_frames=4, info={"model": args.model}, progress=True)
+    print(summary)
+    if summary.persons:  # pycocotools' loadRes needs at least one result
+        coco = COCO(str(summary.images_file))
+        predictions = coco.loadRes(str(summary.results_file))
+        for image in coco.dataset["images"]:
+            persons = len(predictions.getAnnIds(imgIds=[image["id"]]))
+            print(f"{Path(image['file_name']).name} frame {image['frame']}: {persons} person(s)")
+        print(f"{len(predictions.anns)} poses in {summary.results_file}")
+    print("drawn:", ", ".join(str(path) for path in summary.drawn))
 
 
 if __name__ == "__main__":

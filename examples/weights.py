@@ -11,7 +11,7 @@ import argparse
 import torch
 
 import hrnet_zoo
-from hrnet_zoo.hub.publish import convert_checkpoint, push_folder
+from hrnet_zoo.hub import convert_checkpoint, push_folder
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 
 import hrnet_zoo
-from hrnet_zoo.pose import PoseEstimator, save_image
+from hrnet_zoo import PoseEstimator
+from hrnet_zoo.io import save_image
 
 #: The tag each task uses here (any tag of the task works: see ``hrnet-zoo list``).
 TASK_TAGS = {
@@ -42,8 +43,10 @@ def main() -> None:
     estimator = PoseEstimator(model, device="cpu", detector=detector, detector_checkpoint=args.detector_checkpoint)
     result = estimator.predict(args.image, boxes=None if args.box is None else [args.box])[0]
     codec = model.pose_meta.codec
-    print(f"{tag}: {len(result)} subject(s) x {len(result.keypoint_names)} keypoints, "
-          f"{codec.decoding} decoding at {codec.input_size[0]}x{codec.input_size[1]}")  # fmt: skip
+    print(
+        f"{tag}: {len(result)} subject(s) x {len(result.keypoint_names)} keypoints, "
+        f"{codec.decoding} decoding at {codec.input_size[0]}x{codec.input_size[1]}"
+    )
     save_image(result.plot(args.image, score_threshold=0.0), args.out)
     print(f"wrote {args.out} ({len(result.skeleton)} skeleton links)")
 

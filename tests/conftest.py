@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import hrnet_zoo
-from hrnet_zoo import HRNetConfig, HRNetPose
+from hrnet_zoo.models import HRNetConfig, HRNetPose
 
 from .stand_in_server import StandInServer
 

@@ -11,8 +11,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import hrnet_zoo
-from hrnet_zoo import CheckpointMismatchError, load_checkpoint, read_checkpoint
-from hrnet_zoo.models.layouts import detect_layout, to_package_layout
+from hrnet_zoo.errors import CheckpointMismatchError
+from hrnet_zoo.models import HRNetPose, load_checkpoint, read_checkpoint
+from hrnet_zoo.models._layouts import detect_layout, to_package_layout
+
+from .layouts import original_to_openmmlab
 
 
 @pytest.fixture
@@ -31,10 +34,7 @@ def snapshot(model):
 
 
 def openmmlab_layout(original):
-    state_dict = {}
-    for k, v in original.items():
-        state_dict[("keypoint_head." if k.startswith("final_layer.") else "backbone.") + k] = v
-    return {"meta": {"epoch": 210, "mmcv_version": "1.1.1"}, "state_dict": state_dict}
+    return {"meta": {"epoch": 210, "mmcv_version": "1.1.1"}, "state_dict": original_to_openmmlab(original)}
 
 
 def test_layouts_give_identical_models(tiny_model, original_sd, tmp_path, tiny_config):
@@ -51,7 +51,7 @@ def test_layouts_give_identical_models(tiny_model, original_sd, tmp_path, tiny_c
             save_file(content, str(path))
         else:
             torch.save(content, path)
-        model = hrnet_zoo.HRNetPose(tiny_model.backbone.cfg, num_joints=tiny_config["num_joints"])
+        model = HRNetPose(tiny_model.backbone.cfg, num_joints=tiny_config["num_joints"])
         assert load_checkpoint(model, path) == []
         torch.testing.assert_close(outputs(model), reference, rtol=0, atol=0, msg=name)
 
@@ -82,7 +82,7 @@ def test_missing_keys_leave_the_model_untouched(tiny_model, original_sd):
 
 def test_joint_count_mismatch(tiny_model, original_sd, caplog):
     trimmed = original_sd
-    model = hrnet_zoo.HRNetPose(tiny_model.backbone.cfg, num_joints=3)
+    model = HRNetPose(tiny_model.backbone.cfg, num_joints=3)
     with pytest.raises(CheckpointMismatchError, match=r"predicts 5 joints but the model has 3.*num_joints=5"):
         load_checkpoint(model, trimmed)
     head_before = model.head.weight.clone()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ import hrnet_zoo
 from hrnet_zoo.cli import main
 
 from .conftest import REPO
+from .layouts import to_original_layout
 
 PHOTO = str(REPO / "examples" / "images" / "astronaut.jpg")
 
@@ -71,26 +71,6 @@ def test_predict_missing_image(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def to_original_layout(state_dict: dict) -> dict:
-    """The package layout renamed back to the original implementation's keys (inverse of convert.py)."""
-    rules = [
-        (r"^backbone\.stem\.", ""),
-        (r"^backbone\.stage1\.", "layer1."),
-        (r"^backbone\.transition(\d+)\.branches\.", r"transition\1."),
-        (r"^backbone\.(stage\d+\.\d+)\.fuse\.paths\.", r"\1.fuse_layers."),
-        (r"^backbone\.", ""),
-        (r"^head\.", "final_layer."),
-    ]
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, replacement in rules:
-            key, count = re.subn(pattern, replacement, key)
-            if count:
-                break
-        out[key] = value
-    return out
-
-
 def test_convert_round_trip(tmp_path):
     """An original-layout W18-small checkpoint converted to the Hub layout reloads to identical outputs."""
     source = hrnet_zoo.create_model("hrnet_w18_small_pose").eval()
@@ -127,9 +107,22 @@ def test_predict_folders_globs_and_same_stems(tmp_path, capsys):
     shutil.copy(PHOTO, tmp_path / "b" / "shot.jpg")
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    args = ["predict", str(tmp_path / "a"), str(tmp_path / "b" / "*.jpg"), "--model", "hrnet_w18_small_pose",
-            "--checkpoint", str(weights), "--device", "cpu", "--no-flip", "--detector", "none",
-            "--out-dir", str(out)]  # fmt: skip
+    args = [
+        "predict",
+        str(tmp_path / "a"),
+        str(tmp_path / "b" / "*.jpg"),
+        "--model",
+        "hrnet_w18_small_pose",
+        "--checkpoint",
+        str(weights),
+        "--device",
+        "cpu",
+        "--no-flip",
+        "--detector",
+        "none",
+        "--out-dir",
+        str(out),
+    ]
     assert main(args) == 0
     names = ["images.json", "results.json", "shot_2_pose.png", "shot_pose.png"]
     assert sorted(p.name for p in out.iterdir()) == names
@@ -139,7 +132,8 @@ def test_predict_folders_globs_and_same_stems(tmp_path, capsys):
     import subprocess
     import sys
 
-    help_text = subprocess.run([sys.executable, "-m", "hrnet_zoo.cli", "predict", "--help"], capture_output=True,
-                               text=True).stdout  # fmt: skip
+    help_text = subprocess.run(
+        [sys.executable, "-m", "hrnet_zoo.cli", "predict", "--help"], capture_output=True, text=True
+    ).stdout
     assert "usage: hrnet-zoo predict" in help_text and "(default: hrnet_zoo_out)" in help_text
     assert "--flip, --no-flip" in help_text and "(default: None)" not in help_text

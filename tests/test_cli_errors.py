@@ -33,6 +33,7 @@ def files(tmp_path_factory):
     nan = dict(model.state_dict())
     nan["head.weight"] = torch.full_like(nan["head.weight"], float("nan"))
     save_file(nan, str(root / "nan.safetensors"))
+    save_file(hrnet_zoo.create_model(ARCH, num_joints=5).state_dict(), str(root / "five_joints.safetensors"))
     shutil.copy(PHOTO, root / "a.jpg")
     (root / "o2").mkdir()
     shutil.copy(PHOTO, root / "o2" / "a_pose.png")
@@ -54,16 +55,19 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
 
     def predict(*images: object, out: str, weights: str = w, device: str = "cpu", extra: tuple = ()) -> list[str]:
         detector = () if "--detector" in extra else ("--detector", "none")  # no downloads unless a case asks
-        return ["predict", *map(str, images), "--model", ARCH, "--checkpoint", weights, "--device", device,
-                "--out-dir", str(root / out), *detector, *extra]  # fmt: skip
+        options = ["--model", ARCH, "--checkpoint", weights, "--device", device, "--out-dir", str(root / out)]
+        return ["predict", *map(str, images), *options, *detector, *extra]
 
     evaluate = ["evaluate", "--coco-root", str(kites), "--split", "val", "--model", ARCH, "--checkpoint", w]
     return [
         (["predict", str(root / "missing.jpg")], "input file '"),
         (predict(a, out="x1", device="tpu"), "--device 'tpu' is not a device"),
         (predict(a, out="x2", device="cuda"), "no CUDA device is available"),
-        (predict(a, out="a_file"), "is an existing file, not a folder"),
-        (predict(a, root / "o2" / "a_pose.png", out="o2", extra=("--exist-ok",)), "it is one of the inputs"),
+        (predict(a, out="a_file"), "is an existing file, not a folder; choose another --out-dir"),
+        (
+            predict(a, root / "o2" / "a_pose.png", out="o2", extra=("--exist-ok",)),
+            "it is one of the inputs; choose another --out-dir",
+        ),
         (predict(root / "o2" / "*.gif", out="x3"), "matches no file"),
         (predict(root / "kites" / "annotations", out="x3"), "holds no images or videos"),
         (predict(root / "a_file", out="x3"), "could not decode image"),
@@ -82,18 +86,31 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
         (predict(a, out="x7", weights=str(root / "nope.pth")), "--checkpoint"),
         (predict(a, out="x8", weights=str(root / "nan.safetensors")), "NaN or infinite"),
         (
+            predict(a, out="x8", weights=str(root / "five_joints.safetensors")),
+            "predict 5 joints: name the --model they were made for",
+        ),
+        (
             ["predict", a, "--model", f"local-dir:{root / 'bad-config'}", "--out-dir", str(root / "x9")],
-            "not valid JSON",
+            "is not JSON",
         ),
         (["predict", a, "--model", "hrnet_w32_pos", "--out-dir", str(root / "x10")], "did you mean hrnet_w32_pose"),
         (["evaluate", "--coco-root", str(root / "nowhere")], "does not exist"),
         ([*evaluate, "--device", "cpu"], "the model predicts 17 joints but"),
         ([*evaluate, "--boxes", str(root / "no_score.json")], "must have 'image_id', 'bbox' and 'score'"),
         ([*evaluate, "--device", "tpu"], "--device 'tpu' is not a device"),
-        (["export", "--model", ARCH, "--checkpoint", w, "--output", w], "it is one of the inputs"),
-        (["export", "--model", ARCH, "--checkpoint", w, "--output", a], "exists; pass --overwrite"),
+        (
+            ["export", "--model", ARCH, "--checkpoint", w, "--output", w],
+            "it is one of the inputs; choose another --output",
+        ),
+        (
+            ["export", "--model", ARCH, "--checkpoint", w, "--output", a],
+            "it exists; pass --overwrite to replace it, or choose another --output",
+        ),
         (["convert", w, str(root / "published"), "--model", ARCH], "exists; pass --overwrite"),
-        (["convert", w, str(root / "a_file"), "--model", ARCH], "is an existing file, not a folder"),
+        (
+            ["convert", w, str(root / "a_file"), "--model", ARCH],
+            "is an existing file, not a folder; choose another out_dir",
+        ),
         (["convert", str(root / "nope.pth"), str(root / "x11"), "--model", ARCH], "does not exist"),
         (["push", str(root / "a_file"), "me/repo"], "is not in the Hub layout"),
         (["push", str(root / "published"), "me/repo"], "could not upload"),
@@ -116,8 +133,13 @@ def test_every_subcommand_fails_cleanly(files, capsys, monkeypatch):
 
 
 def test_argument_errors_exit_with_2(capsys):
-    for args in (["predict"], ["export"], ["nosuchcommand"], ["predict", "a.jpg", "--batch-size", "many"],
-                 ["predict", "a.jpg", "--detector", "yolo"]):  # fmt: skip
+    for args in (
+        ["predict"],
+        ["export"],
+        ["nosuchcommand"],
+        ["predict", "a.jpg", "--batch-size", "many"],
+        ["predict", "a.jpg", "--detector", "yolo"],
+    ):
         with pytest.raises(SystemExit) as info:
             main(args)
         assert info.value.code == 2
@@ -129,13 +151,29 @@ def test_an_input_inside_the_output_folder_is_never_replaced(files, tmp_path, ca
     out.mkdir()
     shutil.copy(PHOTO, out / "a_pose.png")  # an input named like the drawing of a.jpg
     shutil.copy(PHOTO, tmp_path / "a.jpg")
-    args = ["predict", str(tmp_path / "a.jpg"), str(out / "a_pose.png"), "--model", ARCH, "--checkpoint",
-            str(files["root"] / "w.safetensors"), "--device", "cpu", "--detector", "none",
-            "--out-dir", str(out)]  # fmt: skip
+    args = [
+        "predict",
+        str(tmp_path / "a.jpg"),
+        str(out / "a_pose.png"),
+        "--model",
+        ARCH,
+        "--checkpoint",
+        str(files["root"] / "w.safetensors"),
+        "--device",
+        "cpu",
+        "--detector",
+        "none",
+        "--out-dir",
+        str(out),
+    ]
     before = (out / "a_pose.png").read_bytes()
     assert main(args) == 0  # out holds files: the run goes to out-2
-    assert sorted(p.name for p in (tmp_path / "out-2").iterdir()) == ["a_pose.png", "a_pose_pose.png",
-                                                                      "images.json", "results.json"]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "out-2").iterdir()) == [
+        "a_pose.png",
+        "a_pose_pose.png",
+        "images.json",
+        "results.json",
+    ]
     assert main([*args, "--exist-ok"]) == 2 and "it is one of the inputs" in capsys.readouterr().err
     assert (out / "a_pose.png").read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["a_pose.png"]
 

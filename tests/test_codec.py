@@ -14,9 +14,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torchvision.ops import box_convert
 
+import hrnet_zoo
 from hrnet_zoo.codec import (
     HeatmapCodec,
+    TopDownTransform,
+    apply_affine,
     decode_argmax,
     decode_dark,
     decode_dark_udp,
@@ -104,8 +109,9 @@ def ref_taylor(heatmap, coord):
         dx = 0.5 * (heatmap[py][px + 1] - heatmap[py][px - 1])
         dy = 0.5 * (heatmap[py + 1][px] - heatmap[py - 1][px])
         dxx = 0.25 * (heatmap[py][px + 2] - 2 * heatmap[py][px] + heatmap[py][px - 2])
-        dxy = 0.25 * (heatmap[py + 1][px + 1] - heatmap[py - 1][px + 1] - heatmap[py + 1][px - 1]
-                      + heatmap[py - 1][px - 1])  # fmt: skip
+        dxy = 0.25 * (
+            heatmap[py + 1][px + 1] - heatmap[py - 1][px + 1] - heatmap[py + 1][px - 1] + heatmap[py - 1][px - 1]
+        )
         dyy = 0.25 * (heatmap[py + 2 * 1][px] - 2 * heatmap[py][px] + heatmap[py - 2 * 1][px])
         derivative = np.array([[dx], [dy]])
         hessian = np.array([[dxx, dxy], [dxy, dyy]])
@@ -168,12 +174,14 @@ def ref_get_warp_matrix(theta, size_input, size_dst, size_target):
     scale_x, scale_y = size_dst[0] / size_target[0], size_dst[1] / size_target[1]
     matrix[0, 0] = math.cos(theta) * scale_x
     matrix[0, 1] = -math.sin(theta) * scale_x
-    matrix[0, 2] = scale_x * (-0.5 * size_input[0] * math.cos(theta) + 0.5 * size_input[1] * math.sin(theta)
-                              + 0.5 * size_target[0])  # fmt: skip
+    matrix[0, 2] = scale_x * (
+        -0.5 * size_input[0] * math.cos(theta) + 0.5 * size_input[1] * math.sin(theta) + 0.5 * size_target[0]
+    )
     matrix[1, 0] = math.sin(theta) * scale_y
     matrix[1, 1] = math.cos(theta) * scale_y
-    matrix[1, 2] = scale_y * (-0.5 * size_input[0] * math.sin(theta) - 0.5 * size_input[1] * math.cos(theta)
-                              + 0.5 * size_target[1])  # fmt: skip
+    matrix[1, 2] = scale_y * (
+        -0.5 * size_input[0] * math.sin(theta) - 0.5 * size_input[1] * math.cos(theta) + 0.5 * size_target[1]
+    )
     return matrix
 
 
@@ -188,8 +196,9 @@ def border_heatmaps(size, rng, sigma=2.0):
     ys = edge + [h - 1 - e for e in edge] + list(rng.uniform(6, h - 7, 6))
     centers = np.array([(x, y) for x in xs for y in ys[::3]] + [(x, y) for x in xs[::3] for y in ys])
     yy, xx = np.mgrid[0:h, 0:w]
-    maps = np.exp(-((xx[None] - centers[:, 0, None, None]) ** 2 + (yy[None] - centers[:, 1, None, None]) ** 2)
-                  / (2 * sigma**2))  # fmt: skip
+    maps = np.exp(
+        -((xx[None] - centers[:, 0, None, None]) ** 2 + (yy[None] - centers[:, 1, None, None]) ** 2) / (2 * sigma**2)
+    )
     maps = maps * rng.uniform(0.3, 1.0, (len(centers), 1, 1)) + rng.uniform(0, 0.02, maps.shape)
     return maps.reshape(len(centers) // 4, 4, h, w).astype(np.float32)
 
@@ -212,8 +221,9 @@ def test_dark_near_borders_differs_from_reflection_padding():
     expected, _ = ref_dark(heatmaps, 11)
     maps = torch.from_numpy(heatmaps)
     blurred = gaussian_blur(maps, 11, "reflect")
-    logs = np.log(np.maximum((blurred * (maps.amax((2, 3), keepdim=True) / blurred.amax((2, 3), keepdim=True)))
-                             .numpy(), 1e-10))  # fmt: skip
+    logs = np.log(
+        np.maximum((blurred * (maps.amax((2, 3), keepdim=True) / blurred.amax((2, 3), keepdim=True))).numpy(), 1e-10)
+    )
     preds, _ = ref_get_max_preds(heatmaps)
     for n in range(preds.shape[0]):
         for k in range(preds.shape[1]):
@@ -259,8 +269,9 @@ def test_encodings_equal_their_references(mode):
     targets, weights = encode_heatmaps(torch.tensor(joints), torch.tensor(visible), (256, 192), (64, 48), 2.0, mode)
     assert targets.shape == (4, 17, 64, 48)
     for i in range(4):
-        expected, expected_weight = ref_generate_target(joints[i], visible[i], np.array([192, 256]),
-                                                        np.array([48, 64]), 2, mode)  # fmt: skip
+        expected, expected_weight = ref_generate_target(
+            joints[i], visible[i], np.array([192, 256]), np.array([48, 64]), 2, mode
+        )
         np.testing.assert_allclose(targets[i].numpy(), expected, atol=5e-6)  # float32 here, float64 there
         np.testing.assert_array_equal(weights[i].numpy(), expected_weight)
     assert 0 < weights.sum() < weights.numel()  # both kinds of joints occur
@@ -285,10 +296,137 @@ def test_codec_round_trips_and_validates():
 def test_codec_decodes_what_it_encodes():
     """Encode, then decode: each family recovers interior joints (DARK and UDP to a fraction of an input pixel)."""
     joints = torch.tensor([[[50.3, 71.8], [120.6, 200.2], [30.0, 41.0]]])
-    for codec, tolerance in ((HeatmapCodec(), 3.0), (HeatmapCodec.dark((256, 192)), 0.2),
-                             (HeatmapCodec.udp((256, 192)), 0.2)):  # fmt: skip
+    for codec, tolerance in (
+        (HeatmapCodec(), 3.0),
+        (HeatmapCodec.dark((256, 192)), 0.2),
+        (HeatmapCodec.udp((256, 192)), 0.2),
+    ):
         targets, _ = codec.encode(joints, torch.ones(1, 3))
         coords, _ = codec.decode(targets)
         stride = torch.tensor([191 / 47, 255 / 63]) if codec.encoding == "udp" else torch.tensor([4.0, 4.0])
         assert (coords * stride - joints).abs().max() < tolerance, codec
     assert decode_argmax(torch.zeros(0, 3, 64, 48))[0].shape == (0, 3, 2)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The top-down transform
+
+
+IMAGENET = (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+
+
+@pytest.fixture
+def transform():
+    return TopDownTransform(HeatmapCodec((128, 96)), *IMAGENET)
+
+
+def test_transform_boxes_convert_as_torchvision(transform):
+    rng = np.random.default_rng(4)
+    xywh = np.concatenate([rng.uniform(0, 300, (7, 2)), rng.uniform(1, 200, (7, 2))], 1).round(2)
+    expected = box_convert(torch.tensor(xywh), "xywh", "xyxy").float()
+    torch.testing.assert_close(transform.boxes(xywh, "xywh"), expected, rtol=0, atol=0)
+    torch.testing.assert_close(transform.boxes(expected.tolist(), "xyxy"), expected, rtol=0, atol=0)
+    assert transform.boxes(xywh[0]).shape == (1, 4), "one box (4,) is one person"
+    assert transform.boxes(np.zeros((0, 4))).shape == (0, 4) and transform.boxes([]).shape == (0, 4)
+    whole = transform.boxes(None, image_size=(120, 160))
+    assert whole.tolist() == [[0, 0, 160, 120]] and whole.dtype == torch.float32
+    # The same box in either format gives the same region, to the bit.
+    for a, b in zip(transform.center_scale(torch.tensor(xywh), "xywh"), transform.center_scale(expected)):
+        assert torch.equal(a, b)
+
+
+def test_transform_center_scale_is_the_originals(transform):
+    """The original's _xywh2cs: centre, widened or heightened to the input's 96/128 aspect, 1/200, 1.25."""
+    center, scale = transform.center_scale(torch.tensor([[10.0, 20.0, 40.0, 120.0], [0.0, 0.0, 200.0, 100.0]]))
+    torch.testing.assert_close(center, torch.tensor([[25.0, 70.0], [100.0, 50.0]]))
+    torch.testing.assert_close(scale, torch.tensor([[75.0, 100.0], [200.0, 200.0 / 0.75]]) / 200 * 1.25)
+    _, padded = transform.center_scale(torch.tensor([[10.0, 20.0, 40.0, 120.0]]), padding=1.5)
+    torch.testing.assert_close(padded, scale[:1] / 1.25 * 1.5)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        ({"a": 1}, r"boxes of image 2 must be a \(P, 4\) array or a list of boxes, got a dict"),
+        ([[1, 2, "x", 4]], "boxes of image 2 must be numbers"),
+        ([[1, 2, 3]], r"boxes of image 2 must have shape \(P, 4\), got \(1, 3\)"),
+        ([[0, 0, 5, 5], [0, 0, float("nan"), 5]], r"box 1 of image 2 must hold finite pixel values below 1e\+06"),
+        ([[0, 0, 5, 5], [0, 0, 2e6, 5]], "box 1 of image 2 must hold finite"),
+        ([[10, 10, 0, 5]], r"box 0 of image 2 is empty: \[10.0, 10.0, 10.0, 15.0\] \(xyxy\)"),
+        ([[0, 0, 5, 5], [170, 10, 5, 5]], "box 1 of image 2 .* lies entirely outside the 160x120 image"),
+        ([[-10, -10, 10, 10]], "box 0 of image 2 .* lies entirely outside"),
+    ],
+)
+def test_transform_refuses_bad_boxes_by_name(transform, boxes, message):
+    with pytest.raises(ValueError, match=message):
+        transform.boxes(boxes, "xywh", (120, 160), image_index=2)
+
+
+def test_transform_errors_without_an_image(transform):
+    with pytest.raises(ValueError, match=r"^box 0 is empty"):
+        transform.boxes([[0, 0, 0, 5]])
+    assert transform.boxes([[1e5, 1e5, 5, 5]]).shape == (1, 4), "without image_size, any place is fine"
+    with pytest.raises(ValueError, match="box_format must be 'xywh' or 'xyxy', got 'cxcywh'"):
+        transform.boxes([[0, 0, 5, 5]], "cxcywh")
+    with pytest.raises(ValueError, match="needs the image_size"):
+        transform.boxes(None)
+    with pytest.raises(ValueError, match="one finite entry per channel"):
+        TopDownTransform(HeatmapCodec(), (0.5, 0.5), (0.2, 0.2, 0.2))
+    with pytest.raises(ValueError, match="std positive"):
+        TopDownTransform(HeatmapCodec(), (0.5,) * 3, (0.2, 0.0, 0.2))
+    with pytest.raises(ValueError, match=r"the image must be \(C, H, W\)"):
+        transform.crop(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 2), torch.ones(1, 2))
+
+
+@pytest.mark.parametrize("codec", [HeatmapCodec((128, 96)), HeatmapCodec.udp((128, 96))])
+def test_transform_crop_is_opencvs_warp_normalised(codec):
+    """Crops equal OpenCV's warpAffine with the codec's matrix, then (x / 255 - mean) / std."""
+    transform = TopDownTransform(codec, *IMAGENET)
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    center, scale = transform.center_scale(torch.tensor([[30.0, 20.0, 90.0, 140.0], [100.0, 40.0, 180.0, 100.0]]))
+    crops = transform.crop(torch.from_numpy(image).permute(2, 0, 1), center, scale, rotation=20.0)
+    assert crops.shape == (2, 3, 128, 96) and crops.dtype == torch.float32
+    mean, std = (np.array(v, np.float32) for v in IMAGENET)
+    for crop, matrix in zip(crops, transform.crop_matrix(center, scale, 20.0)):
+        warped = cv2.warpAffine(image.astype(np.float32), matrix.numpy(), (96, 128), flags=cv2.INTER_LINEAR)
+        expected = (warped / 255 - mean) / std
+        np.testing.assert_allclose(crop.permute(1, 2, 0).numpy(), expected, atol=2e-3)
+    torch.testing.assert_close(transform.crop_matrix(center, scale, 20.0), codec.crop_transform(center, scale, 20.0))
+    empty = transform.crop(torch.zeros(3, 10, 10, dtype=torch.uint8), torch.zeros(0, 2), torch.zeros(0, 2))
+    assert empty.shape == (0, 3, 128, 96)
+
+
+@pytest.mark.parametrize("codec", [HeatmapCodec((128, 96)), HeatmapCodec.udp((128, 96))])
+def test_transform_there_and_back(codec):
+    """Image points -> input pixels (to_input) -> heatmap pixels -> image points (to_image) is the identity."""
+    transform = TopDownTransform(codec, *IMAGENET)
+    center, scale = torch.tensor([[80.0, 90.0], [200.0, 150.0]]), torch.tensor([[0.6, 0.8], [1.2, 1.6]])
+    points = torch.tensor(np.random.default_rng(6).uniform(40, 160, (2, 5, 2)), dtype=torch.float32)
+    inputs = transform.to_input(points, center, scale)
+    if codec.encoding == "udp":  # stride (input - 1) / (heatmap - 1)
+        stride = torch.tensor([(96 - 1) / (24 - 1), (128 - 1) / (32 - 1)])
+    else:
+        stride = torch.tensor([4.0, 4.0])
+    torch.testing.assert_close(transform.to_image(inputs / stride, center, scale), points, atol=1e-3, rtol=0)
+    rotated = transform.to_input(points, center, scale, rotation=90.0)
+    torch.testing.assert_close(rotated, apply_affine(points, transform.crop_matrix(center, scale, 90.0)))
+
+
+def test_transform_normalize_and_crops_of(transform):
+    x = torch.rand(2, 3, 4, 5)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET)
+    torch.testing.assert_close(transform.normalize(x), (x - mean) / std)
+    torch.testing.assert_close(transform.normalize(x[0]), ((x - mean) / std)[0])
+    image = torch.from_numpy(np.random.default_rng(7).integers(0, 256, (3, 60, 80), dtype=np.uint8))
+    inputs, center, scale = transform.crops_of(image)  # no boxes: the whole image
+    expected_center, expected_scale = transform.center_scale(torch.tensor([[0.0, 0.0, 80.0, 60.0]]))
+    assert torch.equal(center, expected_center) and torch.equal(scale, expected_scale)
+    assert torch.equal(inputs, transform.crop(image, center, scale))
+    assert transform.crops_of(image, [[10, 10, 20, 30], [0, 0, 5, 5]])[0].shape == (2, 3, 128, 96)
+
+
+def test_model_metadata_builds_the_transform():
+    meta = hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(128, 96)).pose_meta
+    assert meta.transform == TopDownTransform(meta.codec, meta.mean, meta.std)
+    assert meta.transform.input_size == (128, 96) and meta.transform.mean == IMAGENET[0]

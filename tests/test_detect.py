@@ -14,8 +14,10 @@ import torchvision
 from torchvision.ops import box_iou
 
 import hrnet_zoo
-from hrnet_zoo.hub.download import WeightsUnavailableError
-from hrnet_zoo.pose import DETECTORS, PersonDetector, PoseEstimator, detect_persons, load_image
+from hrnet_zoo import PoseEstimator
+from hrnet_zoo.errors import WeightsUnavailableError
+from hrnet_zoo.io.images import load_image
+from hrnet_zoo.pose import DETECTORS, PersonDetector, detect_persons
 from hrnet_zoo.pose import detect as detect_module
 
 from .conftest import REPO
@@ -43,8 +45,9 @@ def ssdlite_checkpoint(tmp_path_factory) -> str:
 
 
 def test_person_detector_keeps_persons_above_threshold_after_nms(ssdlite_checkpoint):
-    detector = PersonDetector(LIGHT, checkpoint=ssdlite_checkpoint, score_threshold=0.3, nms_threshold=0.4,
-                              device="cpu")  # fmt: skip
+    detector = PersonDetector(
+        LIGHT, checkpoint=ssdlite_checkpoint, score_threshold=0.3, nms_threshold=0.4, device="cpu"
+    )
     image = load_image(PHOTO)
     boxes, scores = detector(image)
     with torch.inference_mode():  # the same computation by hand on the raw torchvision output
@@ -64,8 +67,9 @@ def test_person_detector_keeps_persons_above_threshold_after_nms(ssdlite_checkpo
 
 def test_estimator_uses_the_detector_only_without_boxes(ssdlite_checkpoint):
     model = hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(64, 64))
-    estimator = PoseEstimator(model, device="cpu", flip_test=False, detector=LIGHT,
-                              detector_checkpoint=ssdlite_checkpoint)  # fmt: skip
+    estimator = PoseEstimator(
+        model, device="cpu", flip_test=False, detector=LIGHT, detector_checkpoint=ssdlite_checkpoint
+    )
     detected, given = estimator.predict([str(PHOTO), str(PHOTO)], boxes=[None, [[10, 20, 100, 200]]])
     boxes, scores = PersonDetector(LIGHT, checkpoint=ssdlite_checkpoint, device="cpu")(load_image(PHOTO))
     np.testing.assert_allclose(detected.boxes, boxes.numpy(), atol=1e-3)
@@ -91,9 +95,11 @@ def test_any_callable_is_a_detector():
     image = load_image(PHOTO)
     clipped = detect_persons(lambda im: ([[-20, -5, 600, 100]], [0.5]), [image])[0][0]
     assert clipped.tolist() == [[0, 0, 512, 100]]
-    for bad, message in [(lambda im: [[0, 0, 5, 5]], "must return (boxes, scores)"),
-                         (lambda im: ([[0, 0, 5]], [1.0]), "is not (P, 4) boxes"),
-                         (lambda im: ([[0, 0, 5, 5]], [1.0, 0.5]), "1 boxes but 2 scores")]:  # fmt: skip
+    for bad, message in [
+        (lambda im: [[0, 0, 5, 5]], "must return (boxes, scores)"),
+        (lambda im: ([[0, 0, 5]], [1.0]), "is not (P, 4) boxes"),
+        (lambda im: ([[0, 0, 5, 5]], [1.0, 0.5]), "1 boxes but 2 scores"),
+    ]:
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
             PoseEstimator(model, device="cpu", detector=bad).predict(image)
     with pytest.raises(ValueError, match="must be a name, a PersonDetector or a callable"):
@@ -135,17 +141,26 @@ def test_detector_weights_faults_say_how_to_supply_them(server, monkeypatch, tmp
         server.faults[url_path] = fault
     with pytest.raises(WeightsUnavailableError) as info:
         PersonDetector(LIGHT, device="cpu")
-    message = str(info.value)
-    assert "--detector-checkpoint PATH" in message and "detector_checkpoint=PATH" in message
-    assert url_path.rsplit("/", 1)[1] in message and "--boxes" in message
-    assert list((tmp_path / "torch_hub" / "checkpoints").iterdir()) == []
+    error, file_name = info.value, url_path.rsplit("/", 1)[1]
+    cache = tmp_path / "torch_hub" / "checkpoints"
+    assert (error.kind, error.name, error.url, error.cache_path) == (
+        "detector",
+        LIGHT,
+        server.url + url_path,
+        cache / file_name,
+    )
+    message = str(error)
+    assert "checkpoint=PATH to PersonDetector" in message and "detector_checkpoint=PATH to PoseEstimator" in message
+    assert file_name in message and str(cache / file_name) in message and "give person boxes" in message
+    assert "--" not in message, "the library speaks to Python users; the CLI adds its flags"
+    assert list(cache.iterdir()) == []
 
 
 def test_bad_detector_checkpoints_are_named(tmp_path, ssdlite_checkpoint):
     with pytest.raises(FileNotFoundError, match=r"nope\.pth"):
         PersonDetector(LIGHT, checkpoint=tmp_path / "nope.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match=r"could not read detector checkpoint .*junk\.pth"):
+    with pytest.raises(ValueError, match=r"could not read checkpoint .*junk\.pth"):
         PersonDetector(LIGHT, checkpoint=tmp_path / "junk.pth")
     with pytest.raises(ValueError, match="is not a fasterrcnn_mobilenet_v3_large_320_fpn checkpoint"):
         PersonDetector("fasterrcnn_mobilenet_v3_large_320_fpn", checkpoint=ssdlite_checkpoint)

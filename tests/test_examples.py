@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 import hrnet_zoo
 
 from .conftest import REPO
+from .layouts import to_openmmlab_layout, to_original_layout
 
 
 def run(*args: str, cwd=None) -> str:
@@ -26,9 +27,17 @@ def test_predict_example(tmp_path):
     weights = tmp_path / "w.safetensors"
     save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
     photo = str(REPO / "examples" / "images" / "astronaut.jpg")
-    out = run(str(REPO / "examples" / "predict.py"), photo, "--model", "hrnet_w18_small_pose", "--checkpoint",
-              str(weights), "--out", str(tmp_path / "pose.png"))  # fmt: skip
-    assert "left_shoulder" in out and (tmp_path / "pose.png").is_file()
+    out = run(
+        str(REPO / "examples" / "predict.py"),
+        photo,
+        "--model",
+        "hrnet_w18_small_pose",
+        "--checkpoint",
+        str(weights),
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert "left_shoulder" in out and (tmp_path / "run" / "astronaut_pose.png").is_file()
 
 
 def test_lint():
@@ -40,8 +49,6 @@ def test_lint():
 
 def test_weights_example(tmp_path):
     import torch
-
-    from .test_cli import to_original_layout
 
     source = tmp_path / "original.pth"
     torch.save(to_original_layout(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict()), source)
@@ -66,9 +73,23 @@ def test_video_example(tmp_path):
     weights, detector = tmp_path / "w.safetensors", tmp_path / "ssdlite.pth"
     save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
     torch.save(person_biased_ssdlite(), detector)
-    out = run(str(REPO / "examples" / "video.py"), "--demo-clip", "--model", "hrnet_w18_small_pose", "--checkpoint",
-              str(weights), "--detector", "ssdlite320_mobilenet_v3_large", "--detector-checkpoint", str(detector),
-              "--max-persons", "2", "--out", str(tmp_path / "run"), cwd=tmp_path)  # fmt: skip
+    out = run(
+        str(REPO / "examples" / "video.py"),
+        "--demo-clip",
+        "--model",
+        "hrnet_w18_small_pose",
+        "--checkpoint",
+        str(weights),
+        "--detector",
+        "ssdlite320_mobilenet_v3_large",
+        "--detector-checkpoint",
+        str(detector),
+        "--max-persons",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+        cwd=tmp_path,
+    )
     assert "run-clip.mp4 frame 11: 2 person(s)" in out and "24 poses in" in out
     assert (tmp_path / "run" / "run-clip_pose.mp4").is_file()
 
@@ -82,18 +103,29 @@ def test_zoo_tasks_example(tmp_path, monkeypatch, capsys):
 
     from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
 
-    from .test_zoo import upstream_layout
-
     photo = str(REPO / "examples" / "images" / "astronaut.jpg")
     for task, joints in (("face", 98), ("hand", 21), ("animal", 17), ("wholebody", 133)):
         tag = re.search(rf'"{task}": "([\w.]+)"', (REPO / "examples" / "zoo_tasks.py").read_text()).group(1)
         weights = tmp_path / f"{task}.pth"
-        upstream = upstream_layout(hrnet_zoo.create_model(tag).state_dict(), PRETRAINED_CFGS[tag].url)
+        v1 = "/mmpose/v1/" in PRETRAINED_CFGS[tag].url
+        upstream = to_openmmlab_layout(hrnet_zoo.create_model(tag).state_dict(), v1)
         torch.save({"state_dict": upstream}, weights)
-        argv = ["zoo_tasks.py", task, photo, "--box", "100", "20", "330", "490", "--checkpoint", str(weights),
-                "--out", str(tmp_path / f"{task}.png")]  # fmt: skip
+        argv = [
+            "zoo_tasks.py",
+            task,
+            photo,
+            "--box",
+            "100",
+            "20",
+            "330",
+            "490",
+            "--checkpoint",
+            str(weights),
+            "--out",
+            str(tmp_path / f"{task}.png"),
+        ]
         monkeypatch.setattr("sys.argv", argv)
         runpy.run_path(str(REPO / "examples" / "zoo_tasks.py"), run_name="__main__")
         out = capsys.readouterr().out
         assert f"1 subject(s) x {joints} keypoints" in out and (tmp_path / f"{task}.png").is_file()
-        assert f"({len(PRETRAINED_CFGS[tag].keypoints.skeleton)} skeleton links)" in out
+        assert f"({len(PRETRAINED_CFGS[tag].pose_meta.keypoints.skeleton)} skeleton links)" in out

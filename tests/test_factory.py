@@ -26,7 +26,7 @@ def test_list_models_and_pretrained():
 def test_default_tag_and_pretrained_cfg():
     cfg = hrnet_zoo.get_pretrained_cfg("hrnet_w32_pose")
     assert cfg.name == "hrnet_w32_pose.coco_256x192"
-    assert cfg.input_size == (256, 192) and cfg.num_joints == 17 and cfg.keypoints.names[0] == "nose"
+    assert cfg.input_size == (256, 192) and cfg.num_joints == 17 and cfg.pose_meta.keypoints.names[0] == "nose"
     assert cfg.metrics["coco_val_ap"] == 0.746 and cfg.paper_metrics["coco_val_ap"] == 0.744
     assert cfg.url.endswith("hrnet_w32_coco_256x192-c78dce93_20200708.pth") and cfg.sha256_prefix == "c78dce93"
     model = hrnet_zoo.create_model("hrnet_w32_pose")
@@ -46,7 +46,13 @@ def test_pretrained_cfg_schema_matches_the_model(names):
     """As torchvision checks its weights' meta: the recorded numbers cannot drift from the models."""
     for name in names:
         cfg = PRETRAINED_CFGS[name]
-        assert cfg.params_m is not None and cfg.gmacs is not None and cfg.mean and cfg.std and cfg.license
+        assert (
+            cfg.params_m is not None
+            and cfg.gmacs is not None
+            and cfg.pose_meta.mean
+            and cfg.pose_meta.std
+            and cfg.license
+        )
         assert (cfg.params_m, cfg.gmacs) == (PRETRAINED_CFGS[names[0]].params_m, PRETRAINED_CFGS[names[0]].gmacs)
         if cfg.has_weights:
             assert cfg.metrics and cfg.metrics_source and cfg.hf_hub_id in (None, f"hrnet-zoo/{name}")

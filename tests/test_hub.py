@@ -20,11 +20,13 @@ from huggingface_hub import constants
 from safetensors.torch import save, save_file
 
 import hrnet_zoo
-from hrnet_zoo.hub.download import WeightsUnavailableError, cache_dir
-from hrnet_zoo.hub.publish import save_pretrained
-from hrnet_zoo.models import CheckpointMismatchError, load_pretrained
+from hrnet_zoo._download import cache_dir
+from hrnet_zoo.errors import CheckpointMismatchError, WeightsUnavailableError
+from hrnet_zoo.hub import save_pretrained
+from hrnet_zoo.models import load_pretrained
 from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
 
+from .layouts import to_openmmlab_layout
 from .stand_in_server import StandInServer
 
 ARCH = "hrnet_w18_small_pose"
@@ -33,12 +35,7 @@ REPO_ID = "hrnet-zoo/test-w18-small"
 
 def openmmlab_bytes(model) -> bytes:
     """The model's weights as an OpenMMLab checkpoint (original names under backbone. / keypoint_head.)."""
-    from .test_cli import to_original_layout
-
-    original = to_original_layout(model.state_dict())
-    state_dict = {
-        ("keypoint_head." if k.startswith("final_layer.") else "backbone.") + k: v for k, v in original.items()
-    }
+    state_dict = to_openmmlab_layout(model.state_dict())
     buffer = io.BytesIO()
     torch.save({"meta": {"epoch": 210}, "state_dict": state_dict}, buffer)
     return buffer.getvalue()
@@ -228,7 +225,7 @@ class RecordingHfApi:
 
 
 def test_push_to_hub_publishes_the_hub_layout(monkeypatch, source_model, tmp_path, capsys):
-    import hrnet_zoo.hub.publish as publish
+    import hrnet_zoo.hub as publish
 
     RecordingHfApi.calls = []
     monkeypatch.setattr(publish, "HfApi", RecordingHfApi)

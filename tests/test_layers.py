@@ -7,8 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrnet_zoo import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
-from hrnet_zoo.layers import get_block, make_blocks
+from hrnet_zoo.layers import (
+    BasicBlock,
+    Bottleneck,
+    HRModule,
+    MultiScaleFusion,
+    Stem,
+    Transition,
+    get_block,
+    make_blocks,
+)
 
 
 def branches(channels, height=32, width=24, batch=2):

@@ -13,14 +13,18 @@ import timm
 import torch
 
 import hrnet_zoo
-from hrnet_zoo import HeatmapCodec, KeypointSet, PoseEstimator, PoseMeta
+from hrnet_zoo import KeypointSet, PoseEstimator
+from hrnet_zoo.codec import HeatmapCodec
 from hrnet_zoo.keypoints import COCO_KEYPOINTS
-from hrnet_zoo.models import PRETRAINED_CFGS, WeightsOrigin, weights_fingerprint
+from hrnet_zoo.models import PRETRAINED_CFGS, PoseMeta, WeightsOrigin, weights_fingerprint
 from hrnet_zoo.train import JointsMSELoss, train_one_epoch
 
+from .layouts import to_openmmlab_layout
+
 ARCH = "hrnet_w18_small_pose"
-KITE = KeypointSet("kite", ("top", "left_wing", "right_wing", "tail"), ((0, 1), (0, 2), (0, 3)), ((1, 2),),
-                   (0.05, 0.06, 0.06, 0.05))  # fmt: skip
+KITE = KeypointSet(
+    "kite", ("top", "left_wing", "right_wing", "tail"), ((0, 1), (0, 2), (0, 3)), ((1, 2),), (0.05, 0.06, 0.06, 0.05)
+)
 
 
 def same_weights(a, b) -> bool:
@@ -34,10 +38,7 @@ def upstream_tag(tmp_path, monkeypatch):
     source = hrnet_zoo.create_model(ARCH).eval()
     for p in source.parameters():
         p.data.normal_(0, 0.05)
-    from .test_cli import to_original_layout
-
-    state_dict = {("keypoint_head." if k.startswith("final_layer.") else "backbone.") + k: v
-                  for k, v in to_original_layout(source.state_dict()).items()}  # fmt: skip
+    state_dict = to_openmmlab_layout(source.state_dict())
     buffer = io.BytesIO()
     torch.save({"meta": {"epoch": 210}, "state_dict": state_dict}, buffer)
     sha = hashlib.sha256(buffer.getvalue()).hexdigest()
@@ -51,7 +52,7 @@ def upstream_tag(tmp_path, monkeypatch):
         metrics_source="https://example.invalid/table",
         license="apache-2.0",
     )
-    monkeypatch.setitem(PRETRAINED_CFGS, ARCH, cfg)  # fmt: skip
+    monkeypatch.setitem(PRETRAINED_CFGS, ARCH, cfg)
     return path, source
 
 
@@ -66,6 +67,8 @@ def test_pose_meta_is_the_one_owner():
     assert cfg["mean"] == meta.mean and cfg["pool_size"] == (64, 64)
     model.reset_head(4, KITE)
     assert model.pose_meta.keypoints == KITE and model.pose_meta.codec == meta.codec
+    assert cfg["num_classes"] == 16, "the sync replaces timm's configuration, it does not edit a dict handed out"
+    cfg = model.pretrained_cfg
     assert cfg["num_classes"] == 4 and cfg["label_names"] == KITE.names and "kite" in cfg["description"]
     sized = hrnet_zoo.create_model(ARCH, input_size=(128, 96), keypoints=KITE)
     assert sized.pose_meta.input_size == (128, 96) and sized.pose_meta.codec.heatmap_size == (32, 24)
@@ -101,8 +104,9 @@ def test_upstream_weights_keep_their_provenance(upstream_tag, tmp_path):
 def test_fine_tuned_model_travels_with_its_metadata(upstream_tag, tmp_path):
     """A 4-keypoint model fine-tuned at 128x128 from upstream weights: saved, reloaded, used, described truly."""
     path, _ = upstream_tag
-    model = hrnet_zoo.create_model(ARCH, pretrained=True, pretrained_cfg_overlay={"file": str(path)},
-                                   keypoints=KITE, input_size=(128, 128))  # fmt: skip
+    model = hrnet_zoo.create_model(
+        ARCH, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, keypoints=KITE, input_size=(128, 128)
+    )
     assert model.pose_meta.origin.base == ARCH and not model.pose_meta.origin.metrics
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     batch = (torch.randn(2, 3, 128, 128), torch.rand(2, 4, 32, 32), torch.ones(2, 4), {})
@@ -144,3 +148,41 @@ def test_weights_origin_follows_the_weights():
         PoseMeta.from_dict({"codec": {}})
     with pytest.raises(ValueError, match="malformed keypoint set"):
         KeypointSet.from_dict({"name": "x", "names": ["a"], "skeleton": [[0]]})
+
+
+def test_the_metadata_edits_no_dict_the_caller_owns():
+    mine = dict(hrnet_zoo.create_model(ARCH).pretrained_cfg)
+    before = dict(mine)
+    model = hrnet_zoo.create_model(ARCH, pretrained_cfg=mine, keypoints=KITE)
+    assert mine == before and model.pretrained_cfg is not mine
+    assert model.pretrained_cfg["num_classes"] == 4 and mine["num_classes"] == 17
+    model.pretrained_cfg = mine  # timm's builder sets it this way: a copy is kept, with the metadata's fields
+    assert mine == before and model.pretrained_cfg["label_names"] == KITE.names
+
+
+@pytest.mark.parametrize("entry", ["hrnet_zoo", "timm"])
+def test_an_overlaid_input_size_and_normalisation_survive_saving(entry, tmp_path):
+    """timm's pretrained_cfg_overlay sets the metadata it owns; a model saved this way reloads the same."""
+    overlay = dict(input_size=(3, 128, 128), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    model = hrnet_zoo.create_model(ARCH, pretrained_cfg_overlay=overlay)
+    meta = model.pose_meta
+    assert meta.input_size == (128, 128) and meta.codec.heatmap_size == (32, 32)
+    assert meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.25, 0.25, 0.25)
+    assert model.pretrained_cfg["input_size"] == (3, 128, 128) and model.pretrained_cfg["pool_size"] == (32, 32)
+    assert model(torch.randn(1, 3, 128, 128)).shape == (1, 17, 32, 32)
+    hrnet_zoo.save_pretrained(model, tmp_path / "saved")
+    create = hrnet_zoo.create_model if entry == "hrnet_zoo" else timm.create_model
+    reloaded = create(f"local-dir:{tmp_path / 'saved'}", pretrained=True)
+    assert reloaded.pose_meta.codec == meta.codec and reloaded.pose_meta.mean == meta.mean
+    assert reloaded.pose_meta.std == meta.std and reloaded.pretrained_cfg["input_size"] == (3, 128, 128)
+    torch.testing.assert_close(reloaded.state_dict(), model.state_dict(), rtol=0, atol=0)
+
+
+def test_an_overlay_of_fields_it_cannot_set_is_refused():
+    for field, advice in (("num_classes", "num_joints="), ("label_names", "keypoints="), ("pool_size", "input_size=")):
+        with pytest.raises(ValueError, match=f"pretrained_cfg_overlay sets {field}.*{advice}"):
+            hrnet_zoo.create_model(ARCH, pretrained_cfg_overlay={field: 5})
+    with pytest.raises(ValueError, match=r"input_size \(1, 128, 128\) has 1 channels, the model 3"):
+        hrnet_zoo.create_model(ARCH, pretrained_cfg_overlay=dict(input_size=(1, 128, 128)))
+    with pytest.raises(ValueError, match="std positive"):
+        hrnet_zoo.create_model(ARCH, pretrained_cfg_overlay=dict(std=(0.0, 1.0, 1.0)))

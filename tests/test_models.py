@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import hrnet_zoo
-from hrnet_zoo import HRNetFeatures, HRNetPose
+from hrnet_zoo.models import HRNetFeatures, HRNetPose
 
 MODELS = hrnet_zoo.list_models()
 SMALL = (64, 96)  # (H, W): multiples of 32, tiny enough for W48 on a CPU

@@ -9,9 +9,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import hrnet_zoo
-from hrnet_zoo import export_onnx, export_program, optimize_for_inference
 from hrnet_zoo.cli import main
-from hrnet_zoo.optimize import fold_batch_norms
+from hrnet_zoo.deploy import export_onnx, export_program, fold_batch_norms, optimize_for_inference
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 import hrnet_zoo
-from hrnet_zoo import HRNetConfig
-from hrnet_zoo.models.layouts import detect_layout, to_package_layout
+from hrnet_zoo.models import HRNetConfig, load_checkpoint
+from hrnet_zoo.models._layouts import detect_layout, to_package_layout
 
 from .conftest import DATA
 
@@ -60,7 +60,7 @@ def test_original_checkpoint_keys_load_strictly(keys_file, name, num_joints):
     converted, _ = to_package_layout(original)
     # Same keys in the same order as the original state_dict: the module structure matches one to one.
     assert list(converted) == list(model.state_dict())
-    left = hrnet_zoo.load_checkpoint(model, original)
+    left = load_checkpoint(model, original)
     assert left == []
     for (key, _), (own_key, value) in zip(keys, model.state_dict().items()):
         assert torch.equal(value, original[key]), (key, own_key)

@@ -7,27 +7,25 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 import hrnet_zoo
-from hrnet_zoo.pose import (
-    COCO_KEYPOINTS,
-    MPII_KEYPOINTS,
+from hrnet_zoo import KeypointSet, PoseEstimator
+from hrnet_zoo.codec import (
     HeatmapCodec,
-    KeypointSet,
-    PoseEstimator,
     box_to_center_scale,
     center_scale_to_box,
     crop_affine,
     decode_argmax,
     decode_dark,
-    draw_poses,
     flip_back,
     get_affine_transform,
     get_max_preds,
-    load_image,
-    save_image,
     shift_flipped,
 )
+from hrnet_zoo.io.images import load_image, save_image
+from hrnet_zoo.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS
+from hrnet_zoo.pose import draw_poses
 
 from .conftest import DATA, REPO
 
@@ -235,8 +233,8 @@ def test_predictor_matches_the_step_by_step_chain(estimator):
     result = estimator.predict(PHOTO, boxes=box.numpy())[0]
     center, scale = box_to_center_scale(box, (128, 96))
     crop = crop_affine(load_image(PHOTO).float() / 255, get_affine_transform(center, scale, (128, 96)), (128, 96))
-    mean, std = estimator.mean.cpu(), estimator.std.cpu()
-    x = (crop - mean) / std
+    assert (estimator.transform.mean, estimator.transform.std) == (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    x = (crop - torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
     with torch.no_grad():
         model = estimator.model
         flipped = shift_flipped(flip_back(model(x.flip(-1)), COCO_KEYPOINTS.flip_index))

@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 import hrnet_zoo
-from hrnet_zoo import OnnxPoseModel, PoseEstimator
+from hrnet_zoo import PoseEstimator
 from hrnet_zoo.cli import main
+from hrnet_zoo.deploy import OnnxPoseModel, calibration_crops, export_onnx, quantize
 from hrnet_zoo.keypoints import KeypointSet
 
 from .conftest import REPO
@@ -33,7 +35,20 @@ def model():
 
 @pytest.fixture(scope="module")
 def int8(model, tmp_path_factory):
-    return hrnet_zoo.quantize(model, [PHOTO], tmp_path_factory.mktemp("q") / "int8.onnx", boxes=[BOXES])
+    return quantize(model, [PHOTO], tmp_path_factory.mktemp("q") / "int8.onnx", boxes=[BOXES])
+
+
+def test_calibration_crops_are_the_predictors(model):
+    """int8 calibrates on exactly the crops the estimator makes: given boxes, and whole images without them."""
+    estimator = PoseEstimator(model, device="cpu")
+    image = np.asarray(Image.open(PHOTO))[:300, 50:450]  # a second image of another size
+    crops = calibration_crops(model, [PHOTO, image], [BOXES, None])
+    expected = estimator.crops([PHOTO, image], [BOXES, None]).inputs
+    assert crops.shape == (5, 3, *SIZE) and torch.equal(crops, expected)
+    assert torch.equal(calibration_crops(model, [image], None), estimator.crops(image).inputs)
+    assert calibration_crops(model, expected, None) is expected, "a tensor is taken as crops already"
+    with pytest.raises(ValueError, match="boxes for 1 calibration images but 2 images"):
+        calibration_crops(model, [PHOTO, image], [BOXES])
 
 
 def test_int8_model_is_close_to_fp32(model, int8):
@@ -57,7 +72,7 @@ def test_pose_estimator_runs_the_int8_model(model, int8):
 
 
 def test_fp32_onnx_carries_the_metadata(model, tmp_path):
-    path = hrnet_zoo.export_onnx(model, tmp_path / "fp32.onnx")
+    path = export_onnx(model, tmp_path / "fp32.onnx")
     fp32 = OnnxPoseModel(path)
     assert fp32.precision == "fp32" and fp32.pose_meta == model.pose_meta
     x = torch.randn(2, 3, *SIZE)
@@ -69,7 +84,7 @@ def test_fp32_onnx_carries_the_metadata(model, tmp_path):
     with pytest.raises(ValueError, match="could not load ONNX model"):
         OnnxPoseModel(tmp_path / "bad.onnx")
     with pytest.raises(ValueError, match="at least one person crop"):
-        hrnet_zoo.quantize(model, torch.zeros(0, 3, *SIZE))
+        quantize(model, torch.zeros(0, 3, *SIZE))
 
 
 def test_cli_exports_and_runs_int8(model, tmp_path, capsys):
@@ -78,8 +93,6 @@ def test_cli_exports_and_runs_int8(model, tmp_path, capsys):
     calibration.mkdir()
     for i, box in enumerate(BOXES):
         x, y, w, h = box
-        from PIL import Image
-
         Image.open(PHOTO).crop((x, y, x + w, y + h)).save(calibration / f"person{i}.jpg")
     out = tmp_path / "kite_int8.onnx"
     args = ["export", "--model", f"local-dir:{folder}", "--int8", "--calibration", str(calibration)]

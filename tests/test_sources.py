@@ -13,10 +13,11 @@ from pycocotools.coco import COCO
 from safetensors.torch import save_file
 
 import hrnet_zoo
+from hrnet_zoo import PoseEstimator
 from hrnet_zoo.cli import main
+from hrnet_zoo.io.outputs import run_folder
 from hrnet_zoo.keypoints import COCO_KEYPOINTS
-from hrnet_zoo.output_files import run_folder
-from hrnet_zoo.pose import Frame, PoseEstimator, RunWriter, Source, VideoReader, VideoWriter, find_sources, read_frames
+from hrnet_zoo.pose import Frame, RunWriter, Source, VideoReader, VideoWriter, find_sources, read_frames
 
 from .conftest import REPO
 
@@ -72,8 +73,9 @@ def test_find_sources_and_read_frames(video, tmp_path):
     kinds = [(s.kind, s.stem) for s in sources]
     assert kinds == [("image", "a"), ("video", "b"), ("webcam", "webcam0"), ("webcam", "webcam3")]  # each once
     frames = list(read_frames([tmp_path / "a.jpg", str(tmp_path / "b.mp4")]))
-    assert [(f.source.kind, f.index, f.fps) for f in frames] == [("image", 0, None)] + [("video", i, FPS)
-                                                                                         for i in range(7)]  # fmt: skip
+    assert [(f.source.kind, f.index, f.fps) for f in frames] == [("image", 0, None)] + [
+        ("video", i, FPS) for i in range(7)
+    ]
     with pytest.raises(FileNotFoundError, match=r"input file .*nope\.mp4.* not found"):
         find_sources([tmp_path / "nope.mp4"])
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
@@ -92,8 +94,9 @@ def test_stream_yields_each_frame_as_decoded(video):
         return [[10, 10, 60, 90]], [0.75]
 
     estimator = PoseEstimator(model, device="cpu", flip_test=False, detector=detector)
-    stream = estimator.stream([video, str(PHOTO)], boxes={"astronaut.jpg": [[0, 0, 50, 60], [5, 5, 50, 60]]},
-                              batch_frames=3)  # fmt: skip
+    stream = estimator.stream(
+        [video, str(PHOTO)], boxes={"astronaut.jpg": [[0, 0, 50, 60], [5, 5, 50, 60]]}, batch_frames=3
+    )
     first_frame, first_result = next(stream)  # a generator: the first batch only has been read
     assert len(boxes_seen) == 3 and first_frame.index == 0 and len(first_result) == 1
     rest = list(stream)
@@ -108,8 +111,9 @@ def test_stream_yields_each_frame_as_decoded(video):
 
 def test_run_writer_results_load_in_pycocotools(video, tmp_path):
     model = hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(64, 64))
-    estimator = PoseEstimator(model, device="cpu", flip_test=False,
-                              detector=lambda image: ([[10, 10, 60, 90], [50, 5, 120, 95]], [0.9, 0.6]))  # fmt: skip
+    estimator = PoseEstimator(
+        model, device="cpu", flip_test=False, detector=lambda image: ([[10, 10, 60, 90], [50, 5, 120, 95]], [0.9, 0.6])
+    )
     shutil.copy(video, tmp_path / "clip.mp4")
     sources = find_sources([video, str(PHOTO), tmp_path / "clip.mp4"])
     out = tmp_path / "run"
@@ -117,8 +121,13 @@ def test_run_writer_results_load_in_pycocotools(video, tmp_path):
         assert not (out / "results.json").exists()  # streamed to a hidden partial file until the run ends
         for frame, result in estimator.stream(sources):
             writer.add(frame, result)
-    assert sorted(p.name for p in out.iterdir()) == ["astronaut_pose.png", "clip_2_pose.mp4", "clip_pose.mp4",
-                                                     "images.json", "results.json"]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "astronaut_pose.png",
+        "clip_2_pose.mp4",
+        "clip_pose.mp4",
+        "images.json",
+        "results.json",
+    ]
     coco = COCO(str(out / "images.json"))
     predictions = coco.loadRes(str(out / "results.json"))
     assert len(coco.imgs) == 15 and len(predictions.anns) == 30
@@ -134,8 +143,9 @@ def test_run_writer_results_load_in_pycocotools(video, tmp_path):
 
 
 def test_run_writer_on_interrupt_and_failure(video, tmp_path):
-    estimator = PoseEstimator(hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(64, 64)), device="cpu",
-                              flip_test=False)  # fmt: skip
+    estimator = PoseEstimator(
+        hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(64, 64)), device="cpu", flip_test=False
+    )
     sources = find_sources([video])
     with pytest.raises(KeyboardInterrupt), RunWriter(tmp_path / "stopped", sources, estimator.keypoints) as writer:
         for frame, result in estimator.stream(sources, batch_frames=2):
@@ -170,13 +180,25 @@ def test_run_folders_are_never_reused(tmp_path):
 
 def test_cli_video_and_images(video, weights, tmp_path, capsys):
     shutil.copy(PHOTO, tmp_path / "clip.jpg")  # same stem as the video
-    args = ["predict", video, str(tmp_path / "clip.jpg"), "--model", "hrnet_w18_small_pose", "--checkpoint", weights,
-            "--device", "cpu", "--detector", "none", "--out-dir", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "predict",
+        video,
+        str(tmp_path / "clip.jpg"),
+        "--model",
+        "hrnet_w18_small_pose",
+        "--checkpoint",
+        weights,
+        "--device",
+        "cpu",
+        "--detector",
+        "none",
+        "--out-dir",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 0
     assert "8 frame(s), 8 person(s)" in capsys.readouterr().out
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["clip_2_pose.png", "clip_pose.mp4", "images.json",
-                                                     "results.json"]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["clip_2_pose.png", "clip_pose.mp4", "images.json", "results.json"]
     predictions = COCO(str(out / "images.json")).loadRes(str(out / "results.json"))
     assert sorted(predictions.getImgIds()) == list(range(1, 9))
     with VideoReader(Source(str(out / "clip_pose.mp4"), "video")) as reader:
@@ -199,9 +221,24 @@ def test_cli_detector_from_a_local_checkpoint(weights, tmp_path, capsys):
 
     checkpoint = tmp_path / "ssdlite.pth"
     torch.save(person_biased_ssdlite(), checkpoint)
-    args = ["predict", str(PHOTO), "--model", "hrnet_w18_small_pose", "--checkpoint", weights, "--device", "cpu",
-            "--detector", LIGHT, "--detector-checkpoint", str(checkpoint), "--detection-threshold", "0.3",
-            "--out-dir", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "predict",
+        str(PHOTO),
+        "--model",
+        "hrnet_w18_small_pose",
+        "--checkpoint",
+        weights,
+        "--device",
+        "cpu",
+        "--detector",
+        LIGHT,
+        "--detector-checkpoint",
+        str(checkpoint),
+        "--detection-threshold",
+        "0.3",
+        "--out-dir",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert len(results) > 1 and all(r["box_score"] >= 0.3 for r in results)

@@ -15,7 +15,7 @@ from timm.models._manipulate import group_parameters
 from timm.optim import create_optimizer_v2
 
 import hrnet_zoo
-from hrnet_zoo import HRNetPose
+from hrnet_zoo.models import HRNetPose
 
 MODELS = hrnet_zoo.list_models()
 SMALL = "hrnet_w18_small_pose"
@@ -98,8 +98,9 @@ def test_pretrained_adapts_the_first_conv_to_in_chans(tmp_path):
     torch.testing.assert_close(grey.backbone.stem.conv1.weight, expected)
     assert grey.num_classes == 5 and grey.pretrained_cfg["input_size"] == (1, 256, 192)
     assert grey(torch.randn(1, 1, 64, 64)).shape == (1, 5, 16, 16)
-    torch.testing.assert_close(grey.backbone.stage4[1].branches[0][0].conv1.weight,
-                               source.backbone.stage4[1].branches[0][0].conv1.weight)  # fmt: skip
+    torch.testing.assert_close(
+        grey.backbone.stage4[1].branches[0][0].conv1.weight, source.backbone.stage4[1].branches[0][0].conv1.weight
+    )
     headless = hrnet_zoo.create_model(SMALL, pretrained=True, pretrained_cfg_overlay=overlay, in_chans=1, num_classes=0)
     assert headless(torch.randn(1, 1, 64, 64)).shape == (1, 18, 16, 16)
 

@@ -11,36 +11,22 @@ import torch
 
 import hrnet_zoo
 from hrnet_zoo.cli import main
+from hrnet_zoo.evaluation import auc, epe, interocular_distance, nme, pck
 from hrnet_zoo.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, get_keypoint_set, list_keypoint_sets
-from hrnet_zoo.models.layouts import to_package_layout
+from hrnet_zoo.models import ARCHITECTURES, HRNetV2Pose
+from hrnet_zoo.models._layouts import to_package_layout
 from hrnet_zoo.models.pretrained import PRETRAINED_CFGS, TASKS
-from hrnet_zoo.train.metrics import auc, epe, interocular_distance, nme, pck
 
 from .conftest import REPO
-from .test_cli import to_original_layout
+from .layouts import to_openmmlab_layout
 
 ZOO = json.loads((REPO / "src" / "hrnet_zoo" / "data" / "openmmlab_zoo.json").read_text())
 TAGGED = {name: cfg for name, cfg in PRETRAINED_CFGS.items() if cfg.has_weights}
 
 
-def upstream_layout(state_dict: dict, url: str) -> dict:
-    """A package state dict in the key layout of the OpenMMLab file at ``url`` (mmpose 1.x files live under v1/)."""
-    original = to_original_layout(state_dict)
-    v1 = "/mmpose/v1/" in url
-    out = {}
-    for key, value in original.items():
-        if not key.startswith("final_layer."):
-            out["backbone." + key] = value
-            continue
-        rest = key[len("final_layer.") :]
-        if not v1:
-            out["keypoint_head.final_layer." + rest] = value
-        elif re.match(r"\d+\.", rest):  # HRNetV2 head: conv layers, then the heatmap conv (index 3)
-            index, tail = rest.split(".", 1)
-            out[f"head.final_layer.{tail}" if index == "3" else f"head.conv_layers.{rest}"] = value
-        else:
-            out["head.final_layer." + rest] = value
-    return out
+def _all_branches(architecture: str) -> bool:
+    """Whether the architecture is HRNetV2 (head on all branches), as its ``ARCHITECTURES`` entry says."""
+    return ARCHITECTURES[architecture].model_cls is HRNetV2Pose
 
 
 def test_every_tag_has_consistent_metadata():
@@ -55,14 +41,23 @@ def test_every_tag_has_consistent_metadata():
         codec = cfg.pose_meta.codec
         assert codec.input_size == cfg.input_size and name.endswith(f"_{cfg.input_size[0]}x{cfg.input_size[1]}")
         assert codec.decoding == ("dark" if "_dark" in name else "udp" if "_udp" in name else "argmax"), name
-        assert cfg.architecture.startswith("hrnetv2") == (cfg.task in ("face", "hand")), name
+        assert _all_branches(cfg.architecture) == (cfg.task in ("face", "hand")), name
     for record in ZOO["checkpoints"]:  # the generated table, field by field
         cfg = PRETRAINED_CFGS[f"{record['architecture']}.{record['tag']}"]
         assert cfg.pose_meta.codec.shift_flipped == record["codec"]["shift_flipped"]
+        assert record["head"] == ("concat" if _all_branches(cfg.architecture) else "simple")  # the table decides
         assert cfg.num_joints == len(get_keypoint_set(record["keypoints"]))
     names = [r["mmpose_name"] for r in ZOO["checkpoints"]] + [s["name"] for s in ZOO["skipped"]]
-    wanted_tags = ("coco_dark_256x192", "coco_udp_384x288", "coco_wholebody_dark_384x288", "crowdpose_256x192",
-                   "aic_256x192", "wflw_256x256", "onehand10k_udp_256x256", "ap10k_256x256")  # fmt: skip
+    wanted_tags = (
+        "coco_dark_256x192",
+        "coco_udp_384x288",
+        "coco_wholebody_dark_384x288",
+        "crowdpose_256x192",
+        "aic_256x192",
+        "wflw_256x256",
+        "onehand10k_udp_256x256",
+        "ap10k_256x256",
+    )
     for wanted in wanted_tags:
         assert any(n.endswith(wanted) for n in TAGGED), wanted
     assert len(set(names)) == len(names)
@@ -72,7 +67,7 @@ def _layouts() -> dict[tuple[str, bool], str]:
     """One tag for each head type (plain, HRNetV2 concat) and mmpose generation (0.x, 1.x files)."""
     chosen = {}
     for name, cfg in sorted(TAGGED.items(), key=lambda item: item[1].architecture != "hrnet_w32_pose"):
-        chosen.setdefault((cfg.architecture.startswith("hrnetv2"), "/mmpose/v1/" in cfg.url), name)
+        chosen.setdefault((_all_branches(cfg.architecture), "/mmpose/v1/" in cfg.url), name)
     return chosen
 
 
@@ -88,7 +83,7 @@ def test_every_tag_takes_its_upstream_layout():
             continue
         built[group] = name
         own = hrnet_zoo.create_model(name, device="meta").state_dict()
-        converted, layout = to_package_layout(upstream_layout(own, cfg.url))
+        converted, layout = to_package_layout(to_openmmlab_layout(own, "/mmpose/v1/" in cfg.url))
         assert layout == ("openmmlab1" if "/mmpose/v1/" in cfg.url else "openmmlab"), name
         assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in own.items()}, name
         assert list(converted) == list(own), name
@@ -103,7 +98,7 @@ def test_upstream_checkpoints_load_strictly(name, tmp_path):
         for p in source.parameters():
             p.normal_(0, 0.02)
     path = tmp_path / "upstream.pth"
-    upstream = upstream_layout(source.state_dict(), PRETRAINED_CFGS[name].url)
+    upstream = to_openmmlab_layout(source.state_dict(), "/mmpose/v1/" in PRETRAINED_CFGS[name].url)
     torch.save({"meta": {"mmpose_version": "test"}, "state_dict": upstream}, path)
     loaded = hrnet_zoo.create_model(name, checkpoint_path=path).state_dict()
     for key, value in source.state_dict().items():
@@ -117,8 +112,10 @@ def test_hrnetv2_head_is_concat_then_convs():
     x = torch.randn(2, 3, 256, 256)
     with torch.no_grad():
         branches = model.backbone(x)
-        concat = torch.cat([branches[0]] + [torch.nn.functional.interpolate(b, size=(64, 64), mode="bilinear")
-                                            for b in branches[1:]], 1)  # fmt: skip
+        concat = torch.cat(
+            [branches[0]] + [torch.nn.functional.interpolate(b, size=(64, 64), mode="bilinear") for b in branches[1:]],
+            1,
+        )
         conv, bn, _, final = model.head
         expected = final(torch.relu(bn(conv(concat))))
         torch.testing.assert_close(model(x), expected)
@@ -128,8 +125,9 @@ def test_hrnetv2_head_is_concat_then_convs():
 
 
 def test_keypoint_sets_are_symmetric_and_complete():
-    assert get_keypoint_set("coco").names == tuple(json.loads((REPO / "src/hrnet_zoo/data/keypoint_sets.json")
-                                                              .read_text())["coco"]["names"])  # fmt: skip
+    assert get_keypoint_set("coco").names == tuple(
+        json.loads((REPO / "src/hrnet_zoo/data/keypoint_sets.json").read_text())["coco"]["names"]
+    )
     for name in list_keypoint_sets():
         kps = get_keypoint_set(name)
         flat = [i for pair in kps.flip_pairs for i in pair]
@@ -181,8 +179,13 @@ def test_docs_table_equals_the_configurations():
     for name, cfg in TAGGED.items():
         first = cfg.headline_metric
         size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
-        assert rows.pop(name) == (cfg.task, size, str(cfg.num_joints), cfg.pose_meta.codec.decoding,
-                                  f"{first[0]}={first[1]}"), name  # fmt: skip
+        assert rows.pop(name) == (
+            cfg.task,
+            size,
+            str(cfg.num_joints),
+            cfg.pose_meta.codec.decoding,
+            f"{first[0]}={first[1]}",
+        ), name
     assert rows == {}
 
 
@@ -199,8 +202,9 @@ def test_landmark_metrics_on_hand_computed_cases():
     assert pck(pred, gt, mask, np.array([10.0, 10.0]), 0.2) == pytest.approx((0 + 1 + 1) / 3)
     # AUC over thresholds 0, 0.05 .. 0.95 of 9 px (no distance on a threshold): PCK at each, averaged
     thresholds = np.arange(20) / 20
-    per_threshold = [np.mean([(float(5 / 9 < t) + float(2 / 9 < t)) / 2, float(0 < t), float(1 / 9 < t)])
-                     for t in thresholds]  # fmt: skip
+    per_threshold = [
+        np.mean([(float(5 / 9 < t) + float(2 / 9 < t)) / 2, float(0 < t), float(1 / 9 < t)]) for t in thresholds
+    ]
     assert auc(pred, gt, mask, normalizer=9.0) == pytest.approx(np.mean(per_threshold))
     zero = np.array([0.0, 10.0])  # a zero normaliser leaves its sample out
     assert nme(pred, gt, mask, zero) == pytest.approx((2 / 10 + 0) / 2)

@@ -34,8 +34,14 @@ import hrnet_zoo
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "src" / "hrnet_zoo" / "data"
 TABLE_URL = "https://github.com/open-mmlab/mmpose/blob/{commit}/{path}"
-TASKS = {"body_2d_keypoint": "body", "wholebody_2d_keypoint": "wholebody", "face_2d_keypoint": "face",
-         "hand_2d_keypoint": "hand", "animal_2d_keypoint": "animal", "fashion_2d_keypoint": "fashion"}  # fmt: skip
+TASKS = {
+    "body_2d_keypoint": "body",
+    "wholebody_2d_keypoint": "wholebody",
+    "face_2d_keypoint": "face",
+    "hand_2d_keypoint": "hand",
+    "animal_2d_keypoint": "animal",
+    "fashion_2d_keypoint": "fashion",
+}
 HASH = re.compile(r"-([0-9a-f]{8})_\d{8}\.pth$")
 
 
@@ -103,9 +109,14 @@ def keypoint_set(info: dict[str, Any]) -> dict[str, Any]:
     skeleton = [[index[a], index[b]] for a, b in (link["link"] for link in info.get("skeleton_info", {}).values())]
     sigmas = info.get("sigmas") or None
     paper = info.get("paper_info")
-    return {"name": info["dataset_name"], "names": [p["name"] for p in points], "skeleton": skeleton,
-            "flip_pairs": [list(f) for f in flips], "sigmas": sigmas,
-            "source": paper.get("homepage", "") if isinstance(paper, dict) else ""}  # fmt: skip
+    return {
+        "name": info["dataset_name"],
+        "names": [p["name"] for p in points],
+        "skeleton": skeleton,
+        "flip_pairs": [list(f) for f in flips],
+        "sigmas": sigmas,
+        "source": paper.get("homepage", "") if isinstance(paper, dict) else "",
+    }
 
 
 def dataset_files(repo: Path, ref: str) -> dict[str, str]:
@@ -142,15 +153,35 @@ def codec_of(codec: dict[str, Any], test_cfg: dict[str, Any]) -> dict[str, Any]:
         encoding = decoding = "udp"
     else:
         raise ValueError(f"codec {kind} {codec.get('heatmap_type', '')} is not served")
-    return codec_record((height, width), codec["heatmap_size"], codec.get("sigma", 2.0), encoding, decoding,
-                        test_cfg.get("shift_heatmap", False), codec.get("blur_kernel_size", 11))  # fmt: skip
+    return codec_record(
+        (height, width),
+        codec["heatmap_size"],
+        codec.get("sigma", 2.0),
+        encoding,
+        decoding,
+        test_cfg.get("shift_heatmap", False),
+        codec.get("blur_kernel_size", 11),
+    )
 
 
-def codec_record(input_size: tuple[int, int], heatmap_wh: list[int], sigma: float, encoding: str, decoding: str,
-                 shift: bool, blur: int) -> dict[str, Any]:  # fmt: skip
+def codec_record(
+    input_size: tuple[int, int],
+    heatmap_wh: list[int],
+    sigma: float,
+    encoding: str,
+    decoding: str,
+    shift: bool,
+    blur: int,
+) -> dict[str, Any]:
     """The codec as the zoo's JSON records it (sizes as height, width; the blur kernel for DARK only)."""
-    out = {"input_size": list(input_size), "heatmap_size": list(reversed(heatmap_wh)), "sigma": sigma,
-           "encoding": encoding, "decoding": decoding, "shift_flipped": bool(shift)}  # fmt: skip
+    out = {
+        "input_size": list(input_size),
+        "heatmap_size": list(reversed(heatmap_wh)),
+        "sigma": sigma,
+        "encoding": encoding,
+        "decoding": decoding,
+        "shift_flipped": bool(shift),
+    }
     if decoding == "dark":
         out["blur_kernel_size"] = blur
     return out
@@ -182,8 +213,15 @@ def codec_of_v0(config: dict[str, Any]) -> dict[str, Any]:
     else:
         encoding = "unbiased" if target.get("unbiased_encoding") else "msra"
         decoding = "dark" if test.get("post_process") == "unbiased" else "argmax"
-    return codec_record((height, width), data["heatmap_size"], target.get("sigma", 2.0), encoding, decoding,
-                        test.get("shift_heatmap", False), test.get("modulate_kernel", 11))  # fmt: skip
+    return codec_record(
+        (height, width),
+        data["heatmap_size"],
+        target.get("sigma", 2.0),
+        encoding,
+        decoding,
+        test.get("shift_heatmap", False),
+        test.get("modulate_kernel", 11),
+    )
 
 
 def dataset_base(repo: Path, path: str) -> str:
@@ -200,8 +238,11 @@ def import_v0(repo: Path, sets: dict, entries: dict, skipped: list, seen_urls: s
     """Checkpoints that only mmpose 0.x's tables list (Horse-10, MacaquePose, ATRW, Halpe, CMU Panoptic hands,
     Human3.6M), read from the ``0.x`` branch; files the 1.x tables already list are not repeated."""
     commit = git(repo, "rev-parse", "0.x").strip()
-    tables = [p for p in git(repo, "ls-tree", "-r", "--name-only", "0.x", "configs").split()
-              if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)]  # fmt: skip
+    tables = [
+        p
+        for p in git(repo, "ls-tree", "-r", "--name-only", "0.x", "configs").split()
+        if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)
+    ]
     for table in sorted(tables):
         task = V0_TASKS[table.split("/")[1]]
         for model in yaml.safe_load(git(repo, "show", f"0.x:{table}"))["Models"]:
@@ -212,8 +253,14 @@ def import_v0(repo: Path, sets: dict, entries: dict, skipped: list, seen_urls: s
             try:
                 config = load_config(repo, "0.x", model["Config"])
             except subprocess.CalledProcessError:
-                skipped.append({"name": name, "url": url, "reason": f"its table names {model['Config']}, which "
-                                "the 0.x branch does not hold: its codec cannot be read"})  # fmt: skip
+                skipped.append(
+                    {
+                        "name": name,
+                        "url": url,
+                        "reason": f"its table names {model['Config']}, which "
+                        "the 0.x branch does not hold: its codec cannot be read",
+                    }
+                )
                 continue
             dataset_file = dataset_base(repo, model["Config"]).rsplit("/", 1)[1]
             info = assignments(git(repo, "show", f"HEAD:configs/_base_/datasets/{dataset_file}"))["dataset_info"]
@@ -234,25 +281,48 @@ def import_v0(repo: Path, sets: dict, entries: dict, skipped: list, seen_urls: s
             arch = f"{family}_{width}_pose"
             file_name = url.rsplit("/", 1)[1]
             if f"_{data}_" not in file_name:  # e.g. OCHuman's rows: the COCO checkpoints evaluated on it
-                skipped.append({"name": name, "url": url, "reason": f"the {file_name.split('-')[0]} checkpoint "
-                                f"evaluated on {data}, not a checkpoint of its own"})  # fmt: skip
+                skipped.append(
+                    {
+                        "name": name,
+                        "url": url,
+                        "reason": f"the {file_name.split('-')[0]} checkpoint "
+                        f"evaluated on {data}, not a checkpoint of its own",
+                    }
+                )
                 continue
             if f"{arch}.{tag}" in entries:
-                skipped.append({"name": name, "url": url, "reason": f"{arch}.{tag} already serves a checkpoint of "
-                                "the same recipe"})  # fmt: skip
+                skipped.append(
+                    {"name": name, "url": url, "reason": f"{arch}.{tag} already serves a checkpoint of the same recipe"}
+                )
                 continue
             head = config["model"]["keypoint_head"]
             params_m, gmacs = size_of(arch, head["out_channels"], codec["input_size"])
             metrics = {k: v for result in model["Results"] for k, v in result["Metrics"].items()}
             entries[f"{arch}.{tag}"] = {
-                "architecture": arch, "tag": tag, "task": task, "keypoints": keypoints, "codec": codec,
-                "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                "architecture": arch,
+                "tag": tag,
+                "task": task,
+                "keypoints": keypoints,
+                "codec": codec,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
                 "head": "concat" if head.get("input_transform") == "resize_concat" else "simple",
-                "url": url, "sha256_prefix": HASH.search(url).group(1), "metrics": metrics,
+                "url": url,
+                "sha256_prefix": HASH.search(url).group(1),
+                "metrics": metrics,
                 "metrics_dataset": ", ".join(sorted({str(r["Dataset"]) for r in model["Results"]})),
                 "metrics_source": TABLE_URL.format(commit=commit, path=table.replace(".yml", ".md")),
-                "mmpose_name": name, "license": "apache-2.0", "params_m": params_m, "gmacs": gmacs,
-            }  # fmt: skip
+                "mmpose_name": name,
+                "license": "apache-2.0",
+                "params_m": params_m,
+                "gmacs": gmacs,
+            }
+
+
+def paper_tags() -> list[str]:
+    """``arch.tag`` of the hand-written records in ``paper_zoo.json``."""
+    records = json.loads((DATA / "paper_zoo.json").read_text())["checkpoints"]
+    return [f"{r['architecture']}.{r['tag']}" for r in records if r.get("tag")]
 
 
 def main() -> None:
@@ -263,8 +333,11 @@ def main() -> None:
     repo, ref = args.mmpose, args.ref
     commit = git(repo, "rev-parse", ref).strip()
     classes = dataset_files(repo, ref)
-    tables = [p for p in git(repo, "ls-tree", "-r", "--name-only", ref, "configs").split()
-              if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)]  # fmt: skip
+    tables = [
+        p
+        for p in git(repo, "ls-tree", "-r", "--name-only", ref, "configs").split()
+        if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)
+    ]
     entries, skipped, sets = {}, [], {}
     for table in sorted(tables):
         task = TASKS[table.split("/")[1]]
@@ -308,20 +381,37 @@ def main() -> None:
                 continue
             params_m, gmacs = size_of(arch, head["out_channels"], codec["input_size"])
             entries[key] = {
-                "architecture": arch, "tag": tag, "task": task, "keypoints": keypoints,
-                "codec": codec, "mean": [m / 255 for m in config["model"]["data_preprocessor"]["mean"]],
+                "architecture": arch,
+                "tag": tag,
+                "task": task,
+                "keypoints": keypoints,
+                "codec": codec,
+                "mean": [m / 255 for m in config["model"]["data_preprocessor"]["mean"]],
                 "std": [s / 255 for s in config["model"]["data_preprocessor"]["std"]],
                 "head": "concat" if config["model"].get("neck") else "simple",
-                "url": url, "sha256_prefix": sha.group(1), "metrics": metrics,
+                "url": url,
+                "sha256_prefix": sha.group(1),
+                "metrics": metrics,
                 "metrics_dataset": ", ".join(sorted({str(r["Dataset"]) for r in results})),
                 "metrics_source": TABLE_URL.format(commit=commit, path=table.replace(".yml", ".md")),
-                "mmpose_name": name, "license": "apache-2.0", "params_m": params_m, "gmacs": gmacs,
-            }  # fmt: skip
+                "mmpose_name": name,
+                "license": "apache-2.0",
+                "params_m": params_m,
+                "gmacs": gmacs,
+            }
     seen_urls = {e["url"] for e in entries.values()} | {s["url"] for s in skipped}
     import_v0(repo, sets, entries, skipped, seen_urls)
+    for key in paper_tags():  # the hand-written records serve these tags: one record per tag
+        if key in entries:
+            entry = entries.pop(key)
+            reason = f"{key} is served by its record in paper_zoo.json (the original recipe's 0.x file)"
+            skipped.append({"name": entry["mmpose_name"], "url": entry["url"], "reason": reason})
     DATA.mkdir(exist_ok=True)
-    zoo = {"source": f"https://github.com/open-mmlab/mmpose/tree/{commit}", "checkpoints": list(entries.values()),
-           "skipped": skipped}  # fmt: skip
+    zoo = {
+        "source": f"https://github.com/open-mmlab/mmpose/tree/{commit}",
+        "checkpoints": list(entries.values()),
+        "skipped": skipped,
+    }
     (DATA / "openmmlab_zoo.json").write_text(json.dumps(zoo, indent=1) + "\n")
     (DATA / "keypoint_sets.json").write_text(json.dumps(dict(sorted(sets.items())), indent=1) + "\n")
     print(f"{len(entries)} checkpoints, {len(skipped)} skipped, {len(sets)} keypoint sets")

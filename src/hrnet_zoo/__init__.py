@@ -1,72 +1,35 @@
 """hrnet_zoo: HRNet for human pose estimation, timm-style.
 
+The top level holds the factory, listing, saving, the estimator and its result, and keypoint sets; everything else
+lives in a namespace: :mod:`~hrnet_zoo.layers` (blocks), :mod:`~hrnet_zoo.models`, :mod:`~hrnet_zoo.codec`,
+:mod:`~hrnet_zoo.pose`, :mod:`~hrnet_zoo.train`, :mod:`~hrnet_zoo.evaluation`, :mod:`~hrnet_zoo.deploy`,
+:mod:`~hrnet_zoo.hub`, :mod:`~hrnet_zoo.io` and :mod:`~hrnet_zoo.errors`.
+
 Example:
     >>> import hrnet_zoo
     >>> model = hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True).eval()
+    >>> result = hrnet_zoo.PoseEstimator(model).predict("people.jpg", boxes=[[100, 20, 230, 470]])[0]
 """
 
-from timm.models import register_model
-
-from .codec import HeatmapCodec
-from .export import export_onnx, export_program
-from .factory import create_model, get_pretrained_cfg, is_model, list_models, list_pretrained
-from .hub.publish import push_to_hub, save_pretrained
+# The namespaces, as attributes after `import hrnet_zoo` (hrnet_zoo.pose, hrnet_zoo.models, ...).
+from . import codec, deploy, errors, evaluation, hub, io, keypoints, layers, models, pose, train  # noqa: F401
+from ._factory import create_model, get_pretrained_cfg, is_model, list_models, list_pretrained
+from .hub import push_to_hub, save_pretrained
 from .keypoints import KeypointSet
-from .layers import BasicBlock, Bottleneck, HRModule, MultiScaleFusion, Stem, Transition
-from .models import (
-    CheckpointMismatchError,
-    HighResolutionNet,
-    HRNetConfig,
-    HRNetFeatures,
-    HRNetPose,
-    PoseMeta,
-    PosePretrainedCfg,
-    StageSpec,
-    WeightsOrigin,
-    load_checkpoint,
-    read_checkpoint,
-)
-from .onnx_model import OnnxPoseModel
-from .optimize import optimize_for_inference
-from .pose import PersonDetector, PoseEstimator, PoseResult
-from .quantize import quantize
+from .pose.predictor import PoseEstimator
+from .pose.result import PoseResult
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
-    "BasicBlock",
-    "Bottleneck",
-    "CheckpointMismatchError",
-    "HRModule",
-    "HRNetConfig",
-    "HRNetFeatures",
-    "HRNetPose",
-    "HeatmapCodec",
-    "HighResolutionNet",
     "KeypointSet",
-    "MultiScaleFusion",
-    "OnnxPoseModel",
-    "PersonDetector",
     "PoseEstimator",
-    "PoseMeta",
-    "PosePretrainedCfg",
     "PoseResult",
-    "StageSpec",
-    "Stem",
-    "Transition",
-    "WeightsOrigin",
     "create_model",
-    "export_onnx",
-    "export_program",
     "get_pretrained_cfg",
     "is_model",
     "list_models",
     "list_pretrained",
-    "load_checkpoint",
-    "optimize_for_inference",
     "push_to_hub",
-    "quantize",
-    "read_checkpoint",
-    "register_model",
     "save_pretrained",
 ]

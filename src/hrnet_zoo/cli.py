@@ -1,35 +1,45 @@
-"""The ``hrnet-zoo`` command: list models, predict poses, convert and publish checkpoints."""
+"""The ``hrnet-zoo`` command: list models, predict poses, evaluate, export, convert and publish checkpoints.
+
+Each subcommand translates its arguments into one library call; :func:`main` turns the facts that the library's
+exceptions carry into advice about the flags.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from . import __version__
+from ._download import WEIGHTS_FILE
+from ._factory import create_model, get_pretrained_cfg, list_models, list_pretrained
+from ._utils import default_device, read_json
+from .deploy.export import export_onnx, export_program
+from .deploy.onnx_model import OnnxPoseModel
+from .deploy.optimize import optimize_for_inference
+from .deploy.quantize import quantize
+from .errors import CheckpointMismatchError, OutputRefusedError, WeightsUnavailableError
 from .evaluation import evaluate, find_coco_split, format_stats
-from .export import export_onnx, export_program
-from .factory import create_model, get_pretrained_cfg, list_models, list_pretrained
-from .hub.download import WEIGHTS_FILE, WeightsUnavailableError
-from .hub.publish import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
+from .hub import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
+from .io.outputs import check_output_dir, plan_outputs, write_json
 from .models.pretrained import TASKS
-from .onnx_model import OnnxPoseModel
-from .optimize import optimize_for_inference
-from .output_files import check_output_dir, plan_outputs, run_folder, write_json
-from .pose import PoseEstimator
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
-from .pose.predictor import given_boxes
-from .pose.run_writer import IMAGES_FILE, RESULTS_FILE, RunWriter, run_outputs
-from .pose.sources import IMAGE_SUFFIXES, Source, VideoReader, find_sources
-from .quantize import quantize
+from .pose.predictor import PoseEstimator, given_boxes
+from .pose.sources import IMAGE_SUFFIXES, find_sources
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+#: Per subcommand that writes files: the flag that allows replacing them, and the one that names where they go.
+_OUTPUT_FLAGS = {
+    "predict": ("--exist-ok", "--out-dir"),
+    "export": ("--overwrite", "--output"),
+    "convert": ("--overwrite", "out_dir"),
+}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -47,22 +57,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
             params = f"{cfg.params_m:.1f}M" if cfg.params_m else "-"
             gmacs = f"{cfg.gmacs:.2f}" if cfg.gmacs else "-"
             size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
-            print(f"{cfg.name:50} {size:>8} {cfg.num_joints:>6} {cfg.pose_meta.codec.decoding:>7} {params:>7} "
-                  f"{gmacs:>6}  {metric}")  # fmt: skip
+            codec = cfg.pose_meta.codec.decoding
+            print(f"{cfg.name:50} {size:>8} {cfg.num_joints:>6} {codec:>7} {params:>7} {gmacs:>6}  {metric}")
         print()
     return 0
 
 
-def _load_boxes(path: str | None) -> dict[str, list]:
+def _load_boxes(path: str | None) -> dict[str, object] | None:
+    """``--boxes``: image paths or file names to their person boxes."""
     if path is None:
-        return {}
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--boxes file {path!r} does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"--boxes file {path!r} is not JSON ({err})") from err
+        return None
+    data = read_json(path, "--boxes file")
     if not isinstance(data, dict):
         example = '{"a.jpg": [[x, y, w, h]]}'
         raise ValueError(f"--boxes file {path!r} must map image paths or file names to lists of boxes, e.g. {example}")
@@ -72,7 +77,7 @@ def _load_boxes(path: str | None) -> dict[str, list]:
 def _device(name: str | None) -> torch.device:
     """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA when available)."""
     if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return default_device()
     try:
         device = torch.device(name)
     except RuntimeError as err:
@@ -107,60 +112,39 @@ def _calibration_images(folder: str) -> list[Path]:
     return images
 
 
-def _frame_total(sources: list[Source]) -> int | None:
-    """Frames the run will read (for the progress bar); opening each video also checks it early."""
-    total = 0
-    for source in sources:
-        if source.kind == "webcam":
-            return None
-        if source.kind == "video":
-            with VideoReader(source) as reader:
-                if reader.frame_count is None:
-                    return None
-                total += reader.frame_count
-        else:
-            total += 1
-    return total
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
-    sources = find_sources(args.inputs)
+    sources = find_sources(args.inputs)  # the inputs are checked before any weights load
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    boxes = _load_boxes(args.boxes)
-    device = _device(args.device)
-    folder = run_folder(args.out_dir, args.exist_ok)
-    if folder != Path(args.out_dir):
-        logging.getLogger("hrnet_zoo").info("%s holds an earlier run; writing to %s (--exist-ok reuses it)",
-                                            args.out_dir, folder)  # fmt: skip
-    planned = run_outputs(folder, sources, args.draw)
-    plan_outputs(planned, [s.location for s in sources if s.kind != "webcam"], args.exist_ok)
-    total = _frame_total(sources)
-    needs_detector = any(given_boxes(boxes, s) is None for s in sources)
     if args.detector_checkpoint is not None and args.detector == "none":
         raise ValueError("--detector-checkpoint needs a --detector; drop it or name the detector it belongs to")
+    boxes = _load_boxes(args.boxes)
+    device = _device(args.device)
     model = _create_model(args)
-    detector = None
-    if needs_detector and args.detector != "none":
-        detector = PersonDetector(args.detector, checkpoint=args.detector_checkpoint,
-                                  score_threshold=args.detection_threshold, device=device)  # fmt: skip
-    estimator = PoseEstimator(model, device=device, flip_test=args.flip, decoder=args.decoder,
-                              batch_size=args.batch_size, detector=detector)  # fmt: skip
-    info = {"model": args.model, "detector": args.detector if detector else None, "version": __version__}
-    writer = RunWriter(folder, sources, estimator.keypoints, draw=args.draw, threshold=args.threshold, info=info)
-    persons = 0
-    progress = tqdm(total=total, desc="frames", unit="frame", disable=total is not None and total < 2)
-    try:
-        with writer, progress:
-            for frame, result in estimator.stream(sources, boxes, args.box_format, args.batch_frames):
-                writer.add(frame, result)
-                persons += len(result)
-                progress.update()
-    except KeyboardInterrupt:
-        print(f"stopped: {writer.frames} frames written to {folder}", file=sys.stderr)
+    detector = None  # no detector weights are needed when --boxes covers every input
+    if args.detector != "none" and any(given_boxes(boxes, source) is None for source in sources):
+        detector = PersonDetector(
+            args.detector, checkpoint=args.detector_checkpoint, score_threshold=args.detection_threshold, device=device
+        )
+    estimator = PoseEstimator(
+        model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size, detector=detector
+    )
+    summary = estimator.run(
+        args.inputs,
+        args.out_dir,
+        boxes=boxes,
+        box_format=args.box_format,
+        batch_frames=args.batch_frames,
+        draw=args.draw,
+        threshold=args.threshold,
+        exist_ok=args.exist_ok,
+        info={"model": args.model, "detector": args.detector if detector else None, "version": __version__},
+        progress=True,
+    )
+    if summary.interrupted:
+        print(f"stopped: {summary}", file=sys.stderr)
         return 130
-    drawn = f" and {len(writer.drawn)} drawn file(s)" if writer.drawn else ""
-    print(f"{writer.frames} frame(s), {persons} person(s) -> {folder / RESULTS_FILE}, {IMAGES_FILE}{drawn}")
+    print(summary)
     return 0
 
 
@@ -204,8 +188,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise ValueError("--int8 writes an ONNX model and needs --calibration DIR (a folder of person images)")
     suffix = "onnx" if args.format == "onnx" else "pt2"
     output = Path(args.output or f"{args.model}{'_int8' if args.int8 else ''}.{suffix}")
-    inputs = [args.checkpoint] if args.checkpoint else []
-    plan_outputs([output], inputs, args.overwrite)
+    plan_outputs([output], [args.checkpoint] if args.checkpoint else [], args.overwrite)
     calibration = _calibration_images(args.calibration) if args.int8 else []
     model = _create_model(args).eval()
     if args.int8:
@@ -231,94 +214,108 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``hrnet-zoo``."""
-    parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
-    parser.add_argument("--version", action="version", version=f"hrnet-zoo {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser(
-        "list",
-        help="list the zoo grouped by task (body, wholebody, face, hand, animal, fashion) with each tag's metric",
-        formatter_class=_HelpFormatter,
+def _model_options(default: str | None) -> argparse.ArgumentParser:
+    """``--model`` (required when it has no default) and ``--checkpoint``."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--model",
+        default=default,
+        required=default is None,
+        help="model name, arch.tag, local-dir:PATH or hf-hub:REPO (predict, evaluate: or an exported .onnx file)",
     )
-    p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
-    p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
-    p.set_defaults(func=_cmd_list)
+    options.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of the pretrained ones")
+    return options
 
-    p = sub.add_parser("predict", formatter_class=_HelpFormatter,
-                       help="estimate every person's pose in images, videos or a webcam; writes COCO results "
-                       "(results.json, images.json) and drawn images/videos into a new run folder")  # fmt: skip
-    inputs_help = "image or video files, folders, glob patterns ('shots/*.jpg') or a webcam index (0)"
-    p.add_argument("inputs", nargs="+", metavar="input", help=inputs_help)
+
+def _inference_options() -> argparse.ArgumentParser:
+    """``--device``, ``--flip`` and ``--decoder``."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    options.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
+    options.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
+    return options
+
+
+def _add_predict_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="input",
+        help="image or video files, folders, glob patterns ('shots/*.jpg') or a webcam index (0)",
+    )
     p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes (skips detection)")
     p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes")
-    p.add_argument("--detector", choices=(*DETECTORS, "none"), default=DEFAULT_DETECTOR, metavar="NAME",
-                   help=f"torchvision person detector: {', '.join(DETECTORS)}; 'none' takes each image as one person "
-                   f"(default: {DEFAULT_DETECTOR})")  # fmt: skip
+    p.add_argument(
+        "--detector",
+        choices=(*DETECTORS, "none"),
+        default=DEFAULT_DETECTOR,
+        metavar="NAME",
+        help=f"torchvision person detector: {', '.join(DETECTORS)}; 'none' takes each image as one person "
+        f"(default: {DEFAULT_DETECTOR})",
+    )
     p.add_argument("--detector-checkpoint", help="local weights of --detector instead of torchvision's download")
     p.add_argument("--detection-threshold", type=float, default=0.5, help="minimum person detection score")
-    model_help = "model name, arch.tag, local-dir:PATH, hf-hub:REPO or an exported .onnx file"
-    p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
-    p.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of downloading")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--out-dir", default="hrnet_zoo_out",
-                   help="run folder; when it holds an earlier run, OUT_DIR-2, -3... is used instead")  # fmt: skip
+    p.add_argument(
+        "--out-dir",
+        default="hrnet_zoo_out",
+        help="run folder; when it holds an earlier run, OUT_DIR-2, -3... is used instead",
+    )
     p.add_argument("--exist-ok", action="store_true", help="write into an existing --out-dir, replacing its files")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
-    p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
     p.add_argument("--batch-size", type=int, default=32, help="persons per forward pass")
     p.add_argument("--batch-frames", type=int, default=8, help="frames read and detected together")
     p.add_argument("--draw", action=argparse.BooleanOptionalAction, default=True, help="write drawn images/videos")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hrnet-zoo``."""
+    parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
+    parser.add_argument("--version", action="version", version=f"hrnet-zoo {__version__}")
+    add = functools.partial(
+        parser.add_subparsers(dest="command", required=True).add_parser, formatter_class=_HelpFormatter
+    )
+    model, inference = _model_options("hrnet_w32_pose"), _inference_options()
+    overwrite = argparse.ArgumentParser(add_help=False)
+    overwrite.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    p = add("list", help="list the zoo by task (body, wholebody, face, hand, animal, fashion) with each tag's metric")
+    p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
+    p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
+    p.set_defaults(func=_cmd_list)
+
+    p = add(
+        "predict",
+        parents=[model, inference],
+        help="estimate every person's pose in images, videos or a webcam; writes COCO results "
+        "(results.json, images.json) and drawn images/videos into a new run folder",
+    )
+    _add_predict_options(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("evaluate", help="COCO keypoint AP with the original test protocol",
-                       formatter_class=_HelpFormatter)  # fmt: skip
+    p = add("evaluate", parents=[model, inference], help="COCO keypoint AP with the original test protocol")
     p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
-    p.add_argument("--model", default="hrnet_w32_pose", help=model_help)
-    p.add_argument("--checkpoint", help="local weights instead of downloading")
     p.add_argument("--split", default="val2017")
     p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
-    p.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--results", help="write the keypoint results JSON here")
     p.add_argument("--out", help="write the statistics JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser(
-        "export",
-        help="export a model to ONNX or a torch.export program (.pt2)",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("--model", required=True, help="model name or arch.tag")
+    p = add("export", parents=[_model_options(None), overwrite], help="export to ONNX or torch.export (.pt2)")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
-    p.add_argument("--checkpoint", help="weights to export (default: the model's pretrained weights)")
     p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
     p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
     p.add_argument("--int8", action="store_true", help="post-training int8 quantization (ONNX Runtime)")
     p.add_argument("--calibration", help="with --int8: folder of images, each taken as one person to calibrate on")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser(
-        "convert",
-        help="convert an original or OpenMMLab checkpoint to the Hub layout",
-        formatter_class=_HelpFormatter,
-    )
+    p = add("convert", parents=[overwrite], help="convert an original or OpenMMLab checkpoint to the Hub layout")
     p.add_argument("src", help="checkpoint file (.pth or .safetensors)")
     p.add_argument("out_dir", help="output folder")
     p.add_argument("--model", required=True, help="architecture or arch.tag the checkpoint belongs to")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier conversion in out_dir")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser(
-        "push",
-        help="upload a converted folder to the Hugging Face Hub",
-        formatter_class=_HelpFormatter,
-    )
+    p = add("push", help="upload a converted folder to the Hugging Face Hub")
     p.add_argument("folder", help="folder written by 'hrnet-zoo convert'")
     p.add_argument("repo_id", help="Hub repository, e.g. my-org/hrnet_w32_pose.coco_256x192")
     p.add_argument("--private", action="store_true")
@@ -327,8 +324,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _advice(err: Exception, command: str) -> str | None:
+    """The flags that address ``err``, from the facts it carries (library messages name no flags)."""
+    if isinstance(err, OutputRefusedError) and command in _OUTPUT_FLAGS:
+        replace, where = _OUTPUT_FLAGS[command]
+        if err.reason == "exists":
+            return f"pass {replace} to replace it, or choose another {where}"
+        if err.reason in ("input", "not_a_folder"):
+            return f"choose another {where}"
+    if isinstance(err, WeightsUnavailableError):
+        if err.kind == "detector":
+            return "pass the file with --detector-checkpoint PATH, or person boxes with --boxes to skip detection"
+        return "pass the downloaded file with --checkpoint PATH"
+    if isinstance(err, CheckpointMismatchError) and err.checkpoint_joints is not None:
+        return f"these weights predict {err.checkpoint_joints} joints: name the --model they were made for"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``hrnet-zoo``; returns the exit status."""
+    """Entry point of ``hrnet-zoo``; returns the exit status (2 for a user error, with one message)."""
     args = build_parser().parse_args(argv)
     logger = logging.getLogger("hrnet_zoo")  # say which source served the weights, and other notices
     if not logger.handlers:
@@ -340,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, OSError, WeightsUnavailableError) as err:  # user errors: bad files, arguments, weights
         message = str(err) if not isinstance(err, OSError) or not err.filename else f"{err.strerror}: {err.filename}"
-        print(f"error: {message}", file=sys.stderr)
+        advice = _advice(err, args.command)
+        separator = "\n  - hrnet-zoo: " if "\n" in message else "; "  # a listed message gets the advice as a list item
+        print(f"error: {message}" + (f"{separator}{advice}" if advice else ""), file=sys.stderr)
         return 2
 
 

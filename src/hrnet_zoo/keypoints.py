@@ -67,8 +67,13 @@ class KeypointSet:
         """This set as a COCO annotation file's category (1-based ``skeleton``), the inverse of
         :meth:`from_coco_category`."""
         skeleton = [[a + 1, b + 1] for a, b in self.skeleton]
-        category: dict[str, Any] = {"id": category_id, "name": name, "supercategory": name,
-                                    "keypoints": list(self.names), "skeleton": skeleton}  # fmt: skip
+        category: dict[str, Any] = {
+            "id": category_id,
+            "name": name,
+            "supercategory": name,
+            "keypoints": list(self.names),
+            "skeleton": skeleton,
+        }
         if self.sigmas is not None:
             category["sigmas"] = list(self.sigmas)
         return category

@@ -1,7 +1,8 @@
 """Top-down geometry and heatmap codecs: person crops, heatmap encoding and decoding, the way back to the image.
 
-Pure tensor code, below the models: a model carries its :class:`HeatmapCodec`, which the dataset, the predictor
-and the evaluation take from it.
+Pure tensor code, below the models: a model carries its :class:`HeatmapCodec`, and its metadata builds the one
+:class:`TopDownTransform` (boxes to normalised crops and back) that the predictor, the training data set, int8
+calibration and evaluation use.
 """
 
 from .affine import (
@@ -26,11 +27,14 @@ from .decoding import (
 )
 from .encoding import encode_heatmaps
 from .heatmap_codec import HEATMAP_STRIDE, HeatmapCodec
+from .transform import MAX_BOX_SIDE, TopDownTransform
 
 __all__ = [
     "HEATMAP_STRIDE",
+    "MAX_BOX_SIDE",
     "PIXEL_STD",
     "HeatmapCodec",
+    "TopDownTransform",
     "apply_affine",
     "box_to_center_scale",
     "center_scale_to_box",

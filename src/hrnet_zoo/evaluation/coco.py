@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..coco_format import read_coco_keypoints, read_detections
-from ..output_files import finite_records, write_json
+from .._utils import coco_keypoint_result
+from ..io.coco_files import read_coco_keypoints, read_detections
+from ..io.outputs import finite_records, write_json
 from ..pose.predictor import PoseEstimator
 from .metrics import COCO_STAT_NAMES, coco_keypoint_ap, oks_nms, rescore
 
@@ -107,15 +108,8 @@ def evaluate(
             box_scores = np.array([s for _, s in boxes[image_id]])
             kpts = prediction.keypoints
             scores = rescore(kpts[..., 2], box_scores, visibility_threshold)
-            for p in oks_nms(kpts, scores, prediction.areas, sigmas, oks_threshold):
-                results.append(
-                    {
-                        "image_id": image_id,
-                        "category_id": 1,
-                        "keypoints": [round(float(v), 3) for v in kpts[p].reshape(-1)],
-                        "score": float(scores[p]),
-                    }
-                )
+            kept = oks_nms(kpts, scores, prediction.areas, sigmas, oks_threshold)
+            results += [coco_keypoint_result(image_id, kpts[p], float(scores[p])) for p in kept]
     results, dropped = finite_records(results)
     if dropped:
         _logger.warning("%d poses with non-finite keypoints are left out of the evaluation", dropped)

@@ -27,6 +27,7 @@ class ResizeConcat(nn.Module):
 
     def forward(self, branches: Sequence[Tensor]) -> Tensor:
         size = branches[0].shape[-2:]
-        resized = [branches[0]] + [F.interpolate(b, size=size, mode="bilinear", align_corners=False)
-                                   for b in branches[1:]]  # fmt: skip
+        resized = [branches[0]] + [
+            F.interpolate(b, size=size, mode="bilinear", align_corners=False) for b in branches[1:]
+        ]
         return torch.cat(resized, dim=1)

@@ -1,28 +1,33 @@
-"""HRNet backbone, pose models, their configurations, metadata, checkpoint layouts and weight loading."""
+"""HRNet backbone and pose models, their configurations, metadata, pretrained configurations and weight loading.
 
+Example:
+    >>> from hrnet_zoo.models import HRNetConfig, HRNetPose, load_checkpoint
+    >>> model = HRNetPose(HRNetConfig.from_original(extra), num_joints=17)
+    >>> load_checkpoint(model, "pose_hrnet_w32_256x192.pth")  # the original's file, checked before copying
+"""
+
+from ._checkpoint import load_checkpoint, read_checkpoint
+from ._layouts import detect_layout, to_package_layout
+from ._weights import load_imagenet_backbone, load_pretrained
 from .backbone import HighResolutionNet
-from .checkpoint import CheckpointMismatchError, load_checkpoint, read_checkpoint
-from .config import MODEL_CONFIGS, HRNetConfig, StageSpec
-from .layouts import detect_layout, to_package_layout
+from .config import HRNetConfig, StageSpec
 from .meta import PoseMeta, WeightsOrigin, weights_fingerprint
-from .pose_hrnet import HRNetFeatures, HRNetPose
-from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg, default_pretrained_cfg
-from .weights import IMAGENET_HUB_IDS, load_imagenet_backbone, load_pretrained
+from .pose_hrnet import ARCHITECTURES, Architecture, HRNetFeatures, HRNetPose, HRNetV2Pose
+from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
 __all__ = [
-    "IMAGENET_HUB_IDS",
-    "MODEL_CONFIGS",
+    "ARCHITECTURES",
     "PRETRAINED_CFGS",
-    "CheckpointMismatchError",
+    "Architecture",
     "HRNetConfig",
     "HRNetFeatures",
     "HRNetPose",
+    "HRNetV2Pose",
     "HighResolutionNet",
     "PoseMeta",
     "PosePretrainedCfg",
     "StageSpec",
     "WeightsOrigin",
-    "default_pretrained_cfg",
     "detect_layout",
     "load_checkpoint",
     "load_imagenet_backbone",

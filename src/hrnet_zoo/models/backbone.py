@@ -23,12 +23,12 @@ class HighResolutionNet(nn.Module):
     last module fuses into the stride-4 branch only and the list has one tensor, as in the pose network.
 
     Args:
-        cfg: Architecture (see :data:`hrnet_zoo.models.config.MODEL_CONFIGS`).
+        cfg: Architecture (``ARCHITECTURES["hrnet_w32_pose"].config``, or :func:`~.config.hrnet_config`).
         in_chans: Input channels.
         multi_scale_output: Whether the last module outputs every branch.
 
     Example:
-        >>> net = HighResolutionNet(MODEL_CONFIGS["hrnet_w32"])
+        >>> net = HighResolutionNet(hrnet_config(32))
         >>> [f.shape[1:] for f in net(torch.randn(1, 3, 256, 192))]
         [torch.Size([32, 64, 48]), torch.Size([64, 32, 24]), torch.Size([128, 16, 12]), torch.Size([256, 8, 6])]
     """

@@ -1,4 +1,5 @@
-"""HRNet architectures as data: stage specifications and the configurations of the HRNet family."""
+"""HRNet architectures as data: stage specifications, the HRNet family's layout, and what a registered architecture
+is made of (:class:`Architecture`; the table of them is ``hrnet_zoo.models.ARCHITECTURES``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from torch import nn
+
 from ..layers import get_block
 
-__all__ = ["MODEL_CONFIGS", "HRNetConfig", "StageSpec", "hrnet_config"]
+__all__ = ["Architecture", "HRNetConfig", "StageSpec", "hrnet_config"]
 
 BlockName = Literal["basic", "bottleneck"]
 
@@ -127,11 +130,22 @@ def hrnet_config(
     )
 
 
-MODEL_CONFIGS: dict[str, HRNetConfig] = {
-    # HRNet-W18-Small-v2 of the HRNet family (Wang et al., TPAMI 2020): fewer modules and blocks.
-    "hrnet_w18_small": hrnet_config(18, stage1_blocks=2, modules=(1, 3, 2), blocks=2),
-    "hrnet_w18": hrnet_config(18),
-    "hrnetv2_w18": hrnet_config(18),  # the same backbone; HRNetV2Pose makes its last module output all branches
-    "hrnet_w32": hrnet_config(32),
-    "hrnet_w48": hrnet_config(48),
-}
+@dataclass(frozen=True)
+class Architecture:
+    """A registered architecture: its network, model class and the ImageNet classifier sharing its backbone.
+
+    Attributes:
+        config: The backbone (stage specifications).
+        model_cls: :class:`~hrnet_zoo.models.HRNetPose` (head on the stride-4 branch) or
+            :class:`~hrnet_zoo.models.HRNetV2Pose` (all branches).
+        imagenet_hub_id: timm's ImageNet-1k classifier with the same backbone, for ``pretrained="imagenet"``.
+    """
+
+    config: HRNetConfig
+    model_cls: type[nn.Module]
+    imagenet_hub_id: str | None = None
+
+    @property
+    def classifier(self) -> str:
+        """The heatmap convolution's module name."""
+        return self.model_cls.classifier

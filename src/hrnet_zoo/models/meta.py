@@ -17,10 +17,10 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from ..codec import HeatmapCodec
+from ..codec import HeatmapCodec, TopDownTransform
 from ..keypoints import KeypointSet, generic_keypoints
 
-__all__ = ["PoseMeta", "WeightsOrigin", "weights_fingerprint"]
+__all__ = ["PoseMeta", "WeightsOrigin", "head_meta", "weights_fingerprint"]
 
 
 def weights_fingerprint(model: nn.Module) -> str | None:
@@ -106,10 +106,9 @@ class PoseMeta:
     origin: WeightsOrigin | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
-            raise ValueError(f"mean {self.mean} and std {self.std} need one entry per channel, std positive")
+        transform = self.transform  # checks the normalisation: finite, one entry per channel, std positive
+        object.__setattr__(self, "mean", transform.mean)
+        object.__setattr__(self, "std", transform.std)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -120,6 +119,17 @@ class PoseMeta:
     def num_joints(self) -> int:
         """Number of heatmaps."""
         return len(self.keypoints)
+
+    @property
+    def transform(self) -> TopDownTransform:
+        """The top-down transform of this model: boxes to normalised crops at its input size, and back."""
+        return TopDownTransform(self.codec, self.mean, self.std)
+
+    def at_input_size(self, input_size: tuple[int, int]) -> PoseMeta:
+        """The same metadata for another network input ``(height, width)``: heatmaps at a quarter of it, the
+        codec's family (encoding, decoding, sigma) kept."""
+        codec = replace(self.codec, input_size=tuple(input_size), heatmap_size=None, blur_kernel_size=None)
+        return replace(self, codec=codec)
 
     def with_joints(self, num_joints: int, keypoints: KeypointSet | None = None) -> PoseMeta:
         """The metadata of the same model with a new head for ``num_joints`` (generic names unless given)."""
@@ -158,3 +168,40 @@ class PoseMeta:
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"malformed pose metadata ({type(err).__name__}: {err}): {dict(data)!r:.300}") from err
+
+
+def head_meta(
+    base: PoseMeta | None,
+    *,
+    num_joints: int | None = None,
+    num_classes: int | None = None,
+    keypoints: KeypointSet | Mapping[str, Any] | None = None,
+) -> PoseMeta:
+    """The metadata of a model whose head is asked for by ``num_joints`` (or timm's ``num_classes``) and/or
+    ``keypoints``, starting from ``base``: the one place these arguments are reconciled.
+
+    Unchanged when nothing is asked for, or the same number of joints without new keypoints; otherwise the new
+    keypoints (generic names for a bare number), with weights that no longer claim their source's metrics.
+
+    Raises:
+        ValueError: Nothing to build a head from, arguments that disagree, or a joint count that is not a number
+            ``>= 0``.
+    """
+    if num_joints is not None and num_classes is not None and num_joints != num_classes:
+        raise ValueError(f"num_joints={num_joints} and num_classes={num_classes} disagree: give one")
+    asked = num_joints if num_joints is not None else num_classes
+    if asked is not None and (not isinstance(asked, int) or isinstance(asked, bool) or asked < 0):
+        raise ValueError(f"num_joints must be a number >= 0 (0: no head), got {asked!r}")
+    if isinstance(keypoints, Mapping):
+        keypoints = KeypointSet.from_dict(keypoints)
+    if keypoints is not None:
+        if asked is not None and asked != len(keypoints):
+            raise ValueError(f"num_joints={asked} does not match the {len(keypoints)} keypoints given")
+        asked = len(keypoints)
+    if base is None:
+        if asked is None:
+            raise ValueError("give num_joints, keypoints or pose_meta")
+        return PoseMeta(keypoints if keypoints is not None else generic_keypoints(asked))
+    if asked is None or (asked == base.num_joints and keypoints is None):
+        return base
+    return base.with_joints(asked, keypoints)

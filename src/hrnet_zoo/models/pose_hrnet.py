@@ -8,37 +8,24 @@ blocks in :mod:`hrnet_zoo.layers`; :mod:`hrnet_zoo.models.layouts` maps the orig
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any
 
 import torch
-from timm.models import (
-    FeatureHookNet,
-    FeatureInfo,
-    build_model_with_cfg,
-    generate_default_cfgs,
-    register_model,
-    resolve_pretrained_cfg,
-)
-from timm.models._builder import pretrained_cfg_for_features
-from timm.models._features import FeatureGetterNet, feature_take_indices
-from timm.models._features_fx import FeatureGraphNet
+from timm.models import FeatureInfo, generate_default_cfgs, register_model
+from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 
-from ..keypoints import KeypointSet, generic_keypoints
+from ..keypoints import KeypointSet
 from ..layers import ResizeConcat
+from ._builder import build_pose_model
+from ._layouts import to_package_layout
 from .backbone import HighResolutionNet
-from .config import MODEL_CONFIGS, HRNetConfig
-from .layouts import to_package_layout
-from .meta import PoseMeta
-from .pretrained import PRETRAINED_CFGS, default_pretrained_cfg, registered_cfg
-from .weights import load_pretrained
+from .config import Architecture, HRNetConfig, hrnet_config
+from .meta import PoseMeta, head_meta
+from .pretrained import PRETRAINED_CFGS
 
-__all__ = ["HRNetFeatures", "HRNetPose", "HRNetV2Pose"]
-
-_FEATURE_WRAPPERS = {"getter": FeatureGetterNet, "hook": FeatureHookNet, "fx": FeatureGraphNet}
+__all__ = ["ARCHITECTURES", "Architecture", "HRNetFeatures", "HRNetPose", "HRNetV2Pose"]
 
 
 def init_weights(module: nn.Module) -> None:
@@ -80,42 +67,45 @@ class _PoseModelBase(nn.Module):
     def pose_meta(self) -> PoseMeta:
         """Keypoints, heatmap codec (input size), normalisation and weights origin: the model's one metadata owner.
 
-        Setting it also updates timm's ``pretrained_cfg`` (input size, mean/std, number and names of joints).
+        Setting it also updates timm's :attr:`pretrained_cfg` (input size, mean/std, number and names of joints):
+        the metadata is the source, timm's configuration follows it.
         """
         return self._pose_meta
 
     @pose_meta.setter
     def pose_meta(self, meta: PoseMeta) -> None:
         self._pose_meta = meta
-        self._sync_pretrained_cfg()
+        self._pretrained_cfg = self._following_meta(self._pretrained_cfg)
 
     @property
     def pretrained_cfg(self) -> dict[str, Any]:
-        """timm's pretrained configuration, kept in step with :attr:`pose_meta`."""
+        """timm's pretrained configuration: the model's own copy, with the fields :attr:`pose_meta` owns taken
+        from it."""
         return self._pretrained_cfg
 
     @pretrained_cfg.setter
     def pretrained_cfg(self, cfg: dict[str, Any]) -> None:
-        self._pretrained_cfg = cfg
-        self._sync_pretrained_cfg()
+        self._pretrained_cfg = self._following_meta(cfg)
 
     default_cfg = pretrained_cfg
 
-    def _sync_pretrained_cfg(self) -> None:
+    def _following_meta(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``cfg`` (never the caller's dict) with the fields :attr:`pose_meta` owns."""
         meta = getattr(self, "_pose_meta", None)
-        if meta is None or not hasattr(self, "_pretrained_cfg"):
-            return
+        if meta is None:
+            return dict(cfg)
         height, width = meta.input_size
-        self._pretrained_cfg.update(
-            input_size=(self.in_chans, height, width),
-            pool_size=meta.codec.heatmap_size,
-            mean=meta.mean,
-            std=meta.std,
-            num_classes=self.num_classes,
-            label_names=meta.keypoints.names,
-            description=f"HRNet pose model, {meta.keypoints.name} keypoints ({len(meta.keypoints)}), "
+        return {
+            **cfg,
+            "input_size": (self.in_chans, height, width),
+            "pool_size": meta.codec.heatmap_size,
+            "mean": meta.mean,
+            "std": meta.std,
+            "num_classes": self.num_classes,
+            "label_names": meta.keypoints.names,
+            "description": f"HRNet pose model, {meta.keypoints.name} keypoints ({len(meta.keypoints)}), "
             f"input {height}x{width}",
-        )
+        }
 
     @property
     def in_chans(self) -> int:
@@ -158,7 +148,7 @@ class HRNetPose(_PoseModelBase):
         num_joints: Heatmaps to predict (defaults to the keypoints'); 0 for no head.
         keypoints: What the heatmaps are; generic names when not given.
         pose_meta: The complete metadata (keypoints, codec, normalisation); its keypoints yield to
-            ``keypoints``/``num_joints`` when those are given.
+            ``keypoints``/``num_joints`` when those are given (see :func:`~hrnet_zoo.models.meta.head_meta`).
         in_chans: Input channels.
         head_kernel_size: Kernel of the heatmap conv (1 in the paper, 3 allowed as in the original).
         device: Where to create the parameters.
@@ -182,13 +172,8 @@ class HRNetPose(_PoseModelBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if num_joints is None and keypoints is None and pose_meta is None:
-            raise ValueError("give num_joints, keypoints or pose_meta")
-        if num_joints is None:
-            num_joints = len(keypoints) if keypoints is not None else pose_meta.num_joints
-        meta = pose_meta or PoseMeta(keypoints if keypoints is not None else generic_keypoints(num_joints))
-        if num_joints < 0:
-            raise ValueError(f"num_joints must be 0 (no head) or positive, got {num_joints}")
+        meta = head_meta(pose_meta, num_joints=num_joints, keypoints=keypoints)
+        num_joints = meta.num_joints
         if head_kernel_size not in (1, 3):
             raise ValueError(f"head_kernel_size must be 1 or 3, got {head_kernel_size}")
         _check_in_chans(in_chans)
@@ -208,14 +193,15 @@ class HRNetPose(_PoseModelBase):
         init_weights(self)
         if dtype is not None:
             self.to(dtype=dtype)
-        if keypoints is not None or num_joints != meta.num_joints:
-            meta = meta.with_joints(num_joints, keypoints)
+        self.feature_tap: int | None = None
         self.pose_meta = meta
         self.register_load_state_dict_pre_hook(_convert_on_load)
 
     #: Whether the backbone's last module outputs every branch, concatenated by ``neck`` (HRNetV2), or only the
     #: stride-4 one.
     all_branches = False
+    #: The heatmap convolution, timm's ``pretrained_cfg["classifier"]`` (its head-mismatch rule keys off it).
+    classifier = "head"
 
     def _make_head(self, num_joints: int) -> nn.Module:
         if num_joints == 0:
@@ -267,7 +253,12 @@ class HRNetPose(_PoseModelBase):
         self.reset_head(num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch."""
+        """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch.
+
+        After :meth:`prune_intermediate_layers` with ``prune_norm=True`` it ends at that intermediate instead.
+        """
+        if self.feature_tap is not None:
+            return self.backbone.forward_branches(x)[1][self.feature_tap]
         return self._final_features(self.backbone(x))
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
@@ -309,10 +300,17 @@ class HRNetPose(_PoseModelBase):
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
-        """Remove what the intermediates at ``indices`` do not need (the head, with ``prune_head``)."""
-        take, _ = feature_take_indices(len(self.feature_info), indices)
+        """Keep what the intermediates at ``indices`` need: without the head (``prune_head``), and with
+        ``prune_norm`` without the final fusion, so that :meth:`forward_features` ends at the last one kept.
+
+        Every intermediate comes out of the last module, so nothing of the backbone is removed.
+        """
+        take, max_index = feature_take_indices(len(self.feature_info), indices)
         if prune_head:
             self.reset_head(0)
+        if prune_norm:
+            self.feature_tap = max_index
+            self.num_features = self.head_hidden_size = self.backbone.branch_channels[max_index]
         return take
 
 
@@ -333,6 +331,7 @@ class HRNetV2Pose(HRNetPose):
     """
 
     all_branches = True
+    classifier = "head.3"
 
     def _make_head(self, num_joints: int) -> nn.Module:
         if num_joints == 0:
@@ -421,123 +420,32 @@ class HRNetFeatures(_PoseModelBase):
         return [self.taps[i](xs[i]) for i in self.out_indices]
 
 
-class _LastOutput(nn.Module):
-    """A feature model whose forward returns its last output: timm's hook wrapper expects a tensor from the model
-    it runs, and collects the features from the hooked ``taps``."""
-
-    def __init__(self, features: HRNetFeatures) -> None:
-        super().__init__()
-        self.features = features
-        self.feature_info = [dict(d, module=f"features.{d['module']}") for d in features.feature_info.get_dicts()]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.features(x)[-1]
-
-
-def _wrap_features(model: HRNetFeatures, feature_cls: str, out_indices: tuple[int, ...]) -> nn.Module:
-    """timm's feature wrapper ``feature_cls`` around a (loaded) feature model, with its metadata."""
-    inner = _LastOutput(model) if feature_cls == "hook" else model
-    wrapped = _FEATURE_WRAPPERS[feature_cls](inner, out_indices=out_indices)
-    wrapped.pretrained_cfg = wrapped.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
-    wrapped.pose_meta, wrapped.in_chans = model.pose_meta, model.in_chans
-    return wrapped
-
-
 def _check_in_chans(in_chans: int) -> None:
     if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
         raise ValueError(f"in_chans must be a positive number of input channels, got {in_chans!r}")
 
 
-def _build_pose(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetPose:
-    return HRNetPose(cfg, num_joints=num_classes, **kwargs)
-
-
-def _build_pose_v2(cfg: HRNetConfig, num_classes: int, **kwargs: Any) -> HRNetV2Pose:
-    return HRNetV2Pose(cfg, num_joints=num_classes, **kwargs)
-
-
-def _base_meta(variant: str, timm_cfg: dict[str, Any], given: PoseMeta | Mapping[str, Any] | None) -> PoseMeta:
-    """The metadata a model starts from: given (``config.json``'s ``model_args``), the tag's, or timm's config."""
-    if isinstance(given, PoseMeta):
-        return given
-    if given is not None:
-        return PoseMeta.from_dict(given)
-    registered = registered_cfg(timm_cfg)
-    if registered is not None:
-        return registered.pose_meta
-    # A config.json written by other tools (timm's save_for_hf without pose_meta): what timm's config tells.
-    base = default_pretrained_cfg(variant).pose_meta
-    labels = tuple(timm_cfg.get("label_names") or ())
-    keypoints = KeypointSet("custom", labels) if labels else base.keypoints
-    codec = replace(base.codec, input_size=tuple(timm_cfg["input_size"][-2:]), heatmap_size=None)
-    return PoseMeta(keypoints, codec, tuple(timm_cfg.get("mean", base.mean)), tuple(timm_cfg.get("std", base.std)))
-
-
-def _requested_joints(kwargs: dict[str, Any], keypoints: KeypointSet | None) -> int | None:
-    """The number of joints asked for through ``num_joints``, ``num_classes`` or ``keypoints`` (popped)."""
-    num_joints, num_classes = kwargs.pop("num_joints", None), kwargs.pop("num_classes", None)
-    if num_joints is not None and num_classes is not None and num_joints != num_classes:
-        raise ValueError(f"num_joints={num_joints} and num_classes={num_classes} disagree: give one")
-    asked = num_joints if num_joints is not None else num_classes
-    if keypoints is not None:
-        if asked is not None and asked != len(keypoints):
-            raise ValueError(f"num_joints={asked} does not match the {len(keypoints)} keypoints given")
-        asked = len(keypoints)
-    if asked is not None and (not isinstance(asked, int) or isinstance(asked, bool) or asked < 0):
-        raise ValueError(f"num_joints must be a number >= 0, got {asked!r}")
-    return asked
+#: Every registered pose architecture.
+ARCHITECTURES: dict[str, Architecture] = {
+    # HRNet-W18-Small-v2 of the HRNet family (Wang et al., TPAMI 2020): fewer modules and blocks.
+    "hrnet_w18_small_pose": Architecture(
+        hrnet_config(18, stage1_blocks=2, modules=(1, 3, 2), blocks=2), HRNetPose, "timm/hrnet_w18_small_v2.ms_in1k"
+    ),
+    "hrnet_w18_pose": Architecture(hrnet_config(18), HRNetPose, "timm/hrnet_w18.ms_in1k"),
+    "hrnetv2_w18_pose": Architecture(hrnet_config(18), HRNetV2Pose),
+    "hrnet_w32_pose": Architecture(hrnet_config(32), HRNetPose, "timm/hrnet_w32.ms_in1k"),
+    "hrnet_w48_pose": Architecture(hrnet_config(48), HRNetPose, "timm/hrnet_w48.ms_in1k"),
+}
 
 
 def _create_pose_hrnet(variant: str, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
-    """Build a registered architecture with its metadata, then load weights through the one checkpoint path."""
-    arch = MODEL_CONFIGS[variant.removesuffix("_pose")]
-    cache = kwargs.pop("cache_dir", None)
-    timm_cfg = resolve_pretrained_cfg(
-        variant, pretrained_cfg=kwargs.pop("pretrained_cfg", None),
-        pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None),
-    ).to_dict()  # fmt: skip
-    base = _base_meta(variant, timm_cfg, kwargs.pop("pose_meta", None))
-    meta = base
-    keypoints = kwargs.pop("keypoints", None)
-    if isinstance(keypoints, Mapping):
-        keypoints = KeypointSet.from_dict(keypoints)
-    asked = _requested_joints(kwargs, keypoints)
-    input_size = kwargs.pop("input_size", None)
-    if input_size is not None:
-        meta = replace(meta, codec=replace(meta.codec, input_size=tuple(input_size), heatmap_size=None))
-    if asked is not None and (asked != meta.num_joints or keypoints is not None):
-        meta = meta.with_joints(asked, keypoints)
-    if not pretrained:
-        meta = replace(meta, origin=None)
-    features_only = kwargs.pop("features_only", False)
-    feature_cls = kwargs.pop("feature_cls", None)
-    out_indices = kwargs.pop("out_indices", (0, 1, 2, 3))
-    if features_only:
-        if feature_cls is not None and feature_cls not in _FEATURE_WRAPPERS:
-            raise ValueError(
-                f"feature_cls must be one of {sorted(_FEATURE_WRAPPERS)} for HRNet (its stages pass lists of "
-                f"branches, which timm's sequential 'list'/'dict' wrappers cannot follow), got {feature_cls!r}"
-            )
-        model = build_model_with_cfg(
-            HRNetFeatures, variant, False, pretrained_cfg=timm_cfg, model_cfg=arch,
-            out_indices=(0, 1, 2, 3) if feature_cls else out_indices, pose_meta=meta,
-            kwargs_filter=("num_classes",), **kwargs,
-        )  # fmt: skip
-    else:
-        model = build_model_with_cfg(
-            _build_pose_v2 if variant.startswith("hrnetv2") else _build_pose, variant, False,
-            pretrained_cfg=timm_cfg, model_cfg=arch, pose_meta=meta,
-            num_classes=meta.num_joints, **kwargs,
-        )  # fmt: skip
-    if pretrained:
-        reset_head = asked is not None and asked != base.num_joints
-        load_pretrained(model, pretrained, reset_head=reset_head, cache=cache)
-    if features_only and feature_cls:
-        model = _wrap_features(model, feature_cls, out_indices)
-    return model
+    """Build a registered architecture with its metadata and weights (see :func:`~._builder.build_pose_model`)."""
+    return build_pose_model(variant, ARCHITECTURES[variant], HRNetFeatures, pretrained, **kwargs)
 
 
-default_cfgs = generate_default_cfgs({name: cfg.to_timm() for name, cfg in PRETRAINED_CFGS.items()})
+default_cfgs = generate_default_cfgs(
+    {name: cfg.to_timm(ARCHITECTURES[cfg.architecture].classifier) for name, cfg in PRETRAINED_CFGS.items()}
+)
 
 
 @register_model

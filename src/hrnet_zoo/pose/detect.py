@@ -10,17 +10,17 @@ downloaded with the package's bounded and SHA-256-checked downloader, or read fr
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from torchvision.models import get_model, get_model_weights
-from torchvision.ops import nms
+from torchvision.ops import clip_boxes_to_image, nms
 
-from ..hub.download import WeightsUnavailableError, download_verified
+from .._download import download_verified
+from .._utils import default_device, read_state_dict, sha256_prefix
+from ..errors import WeightsUnavailableError
 
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "Detector", "PersonDetector", "detect_persons"]
 
@@ -40,14 +40,6 @@ DETECTORS = (
 DEFAULT_DETECTOR = "fasterrcnn_resnet50_fpn_v2"
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    with path.open("rb") as f:  # a file object: torch.load must not guess the format from the suffix
-        state = torch.load(f, map_location="cpu", weights_only=True)
-    return state.get("model", state) if isinstance(state, dict) else state
-
-
 class PersonDetector(nn.Module):
     """A torchvision COCO detector that keeps only persons: score threshold, NMS, at most ``max_persons``.
 
@@ -63,8 +55,8 @@ class PersonDetector(nn.Module):
 
     Raises:
         ValueError: An unknown name, bad thresholds, or a checkpoint that is not this detector's.
-        WeightsUnavailableError: The weights could not be downloaded; the message names the file to fetch and how
-            to pass it.
+        WeightsUnavailableError: The weights could not be downloaded (``kind="detector"``; ``url`` is the file to
+            fetch, ``cache_path`` where a copy is found).
     """
 
     def __init__(
@@ -81,8 +73,9 @@ class PersonDetector(nn.Module):
         if name not in DETECTORS:
             raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
         if not 0.0 <= score_threshold <= 1.0 or not 0.0 < nms_threshold <= 1.0:
-            raise ValueError(f"detection thresholds must lie in [0, 1], got score {score_threshold}, "
-                             f"NMS {nms_threshold}")  # fmt: skip
+            raise ValueError(
+                f"detection thresholds must lie in [0, 1], got score {score_threshold}, NMS {nms_threshold}"
+            )
         if (max_persons is not None and max_persons < 1) or (batch_size is not None and batch_size < 1):
             raise ValueError(f"max_persons and batch_size must be positive, got {max_persons} and {batch_size}")
         weights = get_model_weights(name).DEFAULT
@@ -92,25 +85,23 @@ class PersonDetector(nn.Module):
         self.nms_threshold = nms_threshold
         self.max_persons = max_persons
         self.net = get_model(name, weights=None, weights_backbone=None, num_classes=len(weights.meta["categories"]))
-        state = self._load_state(weights, checkpoint)
-        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        missing, unexpected = self.net.load_state_dict(self._load_state(weights.url, checkpoint), strict=False)
         if missing or unexpected:
-            raise ValueError(f"{checkpoint or weights.url} is not a {name} checkpoint: {len(missing)} missing keys "
-                             f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")  # fmt: skip
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            raise ValueError(
+                f"{checkpoint or weights.url} is not a {name} checkpoint: {len(missing)} missing keys "
+                f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+            )
+        device = torch.device(device) if device is not None else default_device()
         self.net.eval().to(device)
         self.batch_size = batch_size or (4 if device.type == "cuda" else 1)
 
-    def _load_state(self, weights, checkpoint: str | os.PathLike | None) -> dict[str, Tensor]:
-        if checkpoint is None:
-            checkpoint = self._download(weights.url)
-        path = Path(checkpoint)
+    def _load_state(self, url: str, checkpoint: str | os.PathLike | None) -> dict[str, Tensor]:
+        """The state dict in ``checkpoint``, or in torchvision's file ``url`` (cached or downloaded)."""
+        path = self._download(url) if checkpoint is None else Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"detector checkpoint {str(path)!r} does not exist")
-        try:
-            return _read_state_dict(path)
-        except Exception as err:  # pickle, zip or safetensors errors: not a checkpoint
-            raise ValueError(f"could not read detector checkpoint {str(path)!r}: {err}") from err
+        state = read_state_dict(path)
+        return state.get("model", state) if isinstance(state, dict) else state
 
     def _download(self, url: str) -> Path:
         """torchvision's file for this detector, from its cache or downloaded there (checked by the SHA-256 prefix
@@ -119,14 +110,17 @@ class PersonDetector(nn.Module):
         cached = directory / Path(url).name
         if cached.is_file():
             return cached
-        sha256 = re.search(r"-([a-f0-9]+)\.", cached.name)
         try:
-            return download_verified(url, sha256.group(1) if sha256 else None, directory)
+            return download_verified(url, sha256_prefix(cached.name), directory)
         except (WeightsUnavailableError, ValueError) as err:
             raise WeightsUnavailableError(
-                f"could not get the {self.name} person detector weights: {err}. Fetch {url} and pass it with "
-                f"--detector-checkpoint PATH (API: detector_checkpoint=PATH) or copy it to {cached}; or give "
-                "person boxes (--boxes) to skip detection"
+                f"could not get the {self.name} person detector weights: {err}. Fetch {url} and pass "
+                f"checkpoint=PATH to PersonDetector (or detector_checkpoint=PATH to PoseEstimator), or copy it to "
+                f"{cached}; or give person boxes to skip detection",
+                name=self.name,
+                url=url,
+                cache_path=cached,
+                kind="detector",
             ) from err
 
     @property
@@ -175,8 +169,7 @@ def detect_persons(detector: Detector, images: Sequence[Tensor]) -> list[tuple[T
     for index, (output, image) in enumerate(zip(raw, images)):
         boxes, scores = _checked(output, index)
         height, width = image.shape[-2:]
-        boxes = torch.stack([boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
-                             boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1)  # fmt: skip
+        boxes = clip_boxes_to_image(boxes, (height, width))
         valid = torch.isfinite(boxes).all(1) & ((boxes[:, 2:] - boxes[:, :2]) >= 1).all(1) & torch.isfinite(scores)
         found.append((boxes[valid], scores[valid]))
     return found

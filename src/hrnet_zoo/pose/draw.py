@@ -1,8 +1,7 @@
-"""Drawing keypoints and skeletons on images, left, right and centre in their own colours, and saving them."""
+"""Drawing keypoints and skeletons on images, left, right and centre in their own colours."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,9 +10,9 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import draw_bounding_boxes
 
-from .images import load_image
+from ..io.images import load_image
 
-__all__ = ["PALETTE", "draw_poses", "save_image"]
+__all__ = ["PALETTE", "draw_poses"]
 
 #: Colours of left, right and centre keypoints and limbs (a limb joining two sides is drawn as centre).
 PALETTE = {"left": "deepskyblue", "right": "orangered", "centre": "lime"}
@@ -79,8 +78,3 @@ def draw_poses(
             if shown[k]:
                 draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=joint_colour[k])
     return torch.from_numpy(np.array(canvas)).permute(2, 0, 1)
-
-
-def save_image(image: Tensor, path: str | os.PathLike) -> None:
-    """Save a ``(3, H, W)`` uint8 image as PNG."""
-    Image.fromarray(image.cpu().permute(1, 2, 0).numpy()).save(path, format="PNG")

@@ -12,87 +12,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..codec import HeatmapCodec, box_to_center_scale, crop_affine, flip_back, region_area, shift_flipped
+from .._factory import create_model
+from .._utils import default_device
+from ..codec import HeatmapCodec, TopDownTransform, flip_back, region_area, shift_flipped
 from ..codec.heatmap_codec import Decoding
-from ..factory import create_model
+from ..deploy.onnx_model import OnnxPoseModel
+from ..deploy.optimize import optimize_for_inference
+from ..io.images import Channels, ImageLike, load_image
 from ..keypoints import KeypointSet
-from ..onnx_model import OnnxPoseModel
-from ..optimize import optimize_for_inference
 from .detect import Detector, PersonDetector, detect_persons
-from .draw import draw_poses
-from .images import Channels, ImageLike, load_image
+from .result import PoseResult
+from .run import run_poses
 from .sources import Frame, Inputs, Source, read_frames
 
-__all__ = ["Crops", "PoseEstimator", "PoseResult", "given_boxes"]
-
-
-@dataclass
-class PoseResult:
-    """Poses found in one image.
-
-    Attributes:
-        keypoints: ``(P, K, 3)`` float32: x, y in image pixels and the heatmap peak score of each joint.
-        boxes: ``(P, 4)`` float32 person boxes in ``xyxy`` pixels (given, detected, or the whole image).
-        scores: ``(P,)`` mean joint score per person.
-        box_scores: ``(P,)`` the detector's score of each box (1 for given boxes and the whole image).
-        areas: ``(P,)`` area in pixels of each person's crop region (box fitted to the input's aspect ratio,
-            padded 1.25x), the person area the original's OKS-NMS uses.
-        keypoint_names: Names of the ``K`` joints.
-        skeleton: Joint pairs for drawing.
-        image_size: ``(height, width)`` of the image.
-    """
-
-    keypoints: np.ndarray
-    boxes: np.ndarray
-    scores: np.ndarray
-    box_scores: np.ndarray
-    areas: np.ndarray
-    keypoint_names: tuple[str, ...]
-    skeleton: tuple[tuple[int, int], ...]
-    image_size: tuple[int, int]
-
-    def __len__(self) -> int:
-        """Number of persons."""
-        return len(self.keypoints)
-
-    def __getitem__(self, index: int | slice) -> PoseResult:
-        """The result restricted to person ``index`` (or a slice of persons)."""
-        if isinstance(index, int):
-            if not -len(self) <= index < len(self):
-                raise IndexError(f"person {index} out of range for {len(self)} persons")
-            index = slice(index % len(self), index % len(self) + 1)
-        persons = {name: getattr(self, name)[index] for name in ("keypoints", "boxes", "scores", "box_scores", "areas")}
-        return replace(self, **persons)
-
-    def __repr__(self) -> str:
-        height, width = self.image_size
-        return f"PoseResult({len(self)} persons x {len(self.keypoint_names)} keypoints, image {width}x{height})"
-
-    def plot(self, image: ImageLike, score_threshold: float = 0.3, channels: Channels = "rgb") -> Tensor:
-        """The poses drawn on ``image`` (the image they were estimated on): a ``(3, H, W)`` uint8 tensor."""
-        rgb = load_image(image, channels)
-        if tuple(rgb.shape[-2:]) != tuple(self.image_size):
-            raise ValueError(f"the image is {tuple(rgb.shape[-2:])}, the poses were found on {self.image_size}")
-        return draw_poses(rgb, self.keypoints, self.skeleton, self.boxes, score_threshold,
-                          keypoint_names=self.keypoint_names)  # fmt: skip
-
-    def to_coco(self, image_id: int, category_id: int = 1) -> list[dict]:
-        """The poses in COCO keypoint results format, as pycocotools ``loadRes`` reads them (``bbox`` as ``xywh``,
-        ``score`` the mean joint score, and the detector's ``box_score``)."""
-        results = []
-        for kpts, box, score, box_score in zip(self.keypoints, self.boxes, self.scores, self.box_scores):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": category_id,
-                    "keypoints": [round(float(v), 3) for v in kpts.reshape(-1)],
-                    "score": round(float(score), 5),
-                    "box_score": round(float(box_score), 5),
-                    "bbox": [round(v, 2) for v in (x0, y0, x1 - x0, y1 - y0)],
-                }
-            )
-        return results
+__all__ = ["Crops", "PoseEstimator", "given_boxes"]
 
 
 def given_boxes(boxes: Mapping[str, object] | None, source: Source) -> object | None:
@@ -101,48 +34,6 @@ def given_boxes(boxes: Mapping[str, object] | None, source: Source) -> object | 
     if boxes is None or source.kind != "image":
         return None
     return boxes.get(source.location, boxes.get(Path(source.location).name))
-
-
-#: Largest box side accepted, in pixels: far beyond any photograph, small enough to keep the crop arithmetic exact.
-MAX_BOX_SIDE = 1e6
-
-
-def _as_boxes(boxes: object, box_format: str, image_size: tuple[int, int], index: int) -> Tensor:
-    """Validate one image's boxes and return them as ``(P, 4)`` xyxy float32."""
-    height, width = image_size
-    if boxes is None:
-        return torch.tensor([[0.0, 0.0, float(width), float(height)]])
-    if isinstance(boxes, (dict, set, frozenset, str, bytes)):
-        kind = type(boxes).__name__
-        raise ValueError(f"boxes of image {index} must be a (P, 4) array or a list of boxes, got a {kind}")
-    try:
-        array = torch.as_tensor(np.asarray(boxes, dtype=np.float64))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"boxes of image {index} must be numbers in a (P, 4) array, got {boxes!r:.100}") from err
-    if array.numel() == 0:
-        return torch.zeros(0, 4)
-    if array.dim() == 1:
-        array = array[None]
-    if array.dim() != 2 or array.shape[1] != 4:
-        raise ValueError(f"boxes of image {index} must have shape (P, 4), got {tuple(array.shape)}")
-    bad = ~torch.isfinite(array).all(1) | (array.abs() > MAX_BOX_SIDE).any(1)
-    if bool(bad.any()):
-        raise ValueError(f"box {int(bad.nonzero()[0])} of image {index} must hold finite pixel values below "
-                         f"{MAX_BOX_SIDE:.0e}, got {array[bad][0].tolist()}")  # fmt: skip
-    if box_format == "xywh":
-        array = torch.cat([array[:, :2], array[:, :2] + array[:, 2:]], dim=1)
-    elif box_format != "xyxy":
-        raise ValueError(f"box_format must be 'xywh' or 'xyxy', got {box_format!r}")
-    for p, (x0, y0, x1, y1) in enumerate(array.tolist()):
-        if not (x1 > x0 and y1 > y0):
-            raise ValueError(
-                f"box {p} of image {index} is empty: {[x0, y0, x1, y1]} (xyxy); width and height must be > 0"
-            )
-        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-            raise ValueError(
-                f"box {p} of image {index} ({[x0, y0, x1, y1]} xyxy) lies entirely outside the {width}x{height} image"
-            )
-    return array.float()
 
 
 @dataclass
@@ -172,11 +63,12 @@ class PoseEstimator:
     """Top-down pose estimation with the original test protocol: crop, network (+ flipped copy), decode, map back.
 
     Keypoints, input size, normalisation and the heatmap codec (crop geometry, decoding, flip shift) come from the
-    model's :attr:`pose_meta`, so weights trained with DARK or UDP are decoded as they were trained.
+    model's :attr:`pose_meta`, whose :class:`~hrnet_zoo.codec.TopDownTransform` makes every crop and maps every
+    peak back, so weights trained with DARK or UDP are decoded as they were trained.
 
     Args:
-        model: An hrnet_zoo pose model, an :class:`~hrnet_zoo.OnnxPoseModel` (e.g. int8 from
-            :func:`hrnet_zoo.quantize`), or a model name for :func:`hrnet_zoo.create_model`.
+        model: An hrnet_zoo pose model, an :class:`~hrnet_zoo.deploy.OnnxPoseModel` (e.g. int8 from
+            :func:`hrnet_zoo.deploy.quantize`), or a model name for :func:`hrnet_zoo.create_model`.
         device: Where to run (default: the model's device, or CUDA when available for a name).
         flip_test: Average with the flipped input's heatmaps.
         decoder: Override the codec's decoding: ``"argmax"`` (original) or ``"dark"``; the model's by default.
@@ -184,14 +76,19 @@ class PoseEstimator:
         checkpoint_path: With a model name: load this checkpoint instead of downloading the pretrained weights.
         input_size: Network input ``(height, width)``; the model's by default.
         optimize: Run a copy with BatchNorm folded and channels-last weights
-            (:func:`hrnet_zoo.optimize_for_inference`): same outputs to float rounding, faster.
+            (:func:`hrnet_zoo.deploy.optimize_for_inference`): same outputs to float rounding, faster.
         amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
         detector: Finds the persons of images given without boxes: a name from
-            :data:`~hrnet_zoo.pose.detect.DETECTORS` (a torchvision detector on the estimator's device), a
+            :data:`~hrnet_zoo.pose.DETECTORS` (a torchvision detector on the estimator's device), a
             :class:`~hrnet_zoo.pose.PersonDetector`, or any callable ``image -> (boxes, scores)`` taking a
             ``(3, H, W)`` uint8 RGB tensor and returning ``(P, 4)`` xyxy boxes. ``None``: an image without boxes
             is one person filling the image.
         detector_checkpoint: With a detector name: a local checkpoint of it instead of torchvision's download.
+
+    Attributes:
+        transform: The top-down transform every crop is made and mapped back with (the model's, at
+            ``input_size``, decoding with ``decoder``).
+        keypoints: The model's keypoint set.
 
     Example:
         >>> estimator = PoseEstimator("hrnet_w32_pose", detector="fasterrcnn_resnet50_fpn_v2")
@@ -216,19 +113,18 @@ class PoseEstimator:
     ) -> None:
         if isinstance(model, str):
             model = create_model(model, pretrained=checkpoint_path is None, checkpoint_path=checkpoint_path)
-            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            device = device or default_device()
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         meta = model.pose_meta
         if meta.num_joints == 0:
             raise ValueError("the model has no heatmap head (num_joints=0); create it with a head to estimate poses")
-        codec: HeatmapCodec = meta.codec
         if input_size is not None:
-            codec = replace(codec, input_size=tuple(input_size), heatmap_size=None, blur_kernel_size=None)
+            meta = meta.at_input_size(input_size)
         if decoder is not None:
             if decoder not in ("argmax", "dark"):
                 raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
-            codec = replace(codec, decoding=decoder)
+            meta = replace(meta, codec=replace(meta.codec, decoding=decoder))
         if device is None:  # the model's device; an ONNX Runtime model runs on the CPU
             device = "cpu" if isinstance(model, OnnxPoseModel) else next(model.parameters()).device
         self.device = torch.device(device)
@@ -238,10 +134,7 @@ class PoseEstimator:
         model = model.eval().to(self.device)
         in_torch = not isinstance(model, OnnxPoseModel)  # an ONNX Runtime model is already what it will run as
         self.model = optimize_for_inference(model) if optimize and in_torch else model
-        self.codec = codec
-        self.input_size = codec.input_size
-        self.mean = torch.tensor(meta.mean, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(meta.std, device=self.device).view(1, -1, 1, 1)
+        self.transform: TopDownTransform = meta.transform
         self.keypoints: KeypointSet = meta.keypoints
         self.flip_test = flip_test
         self.batch_size = batch_size
@@ -252,6 +145,16 @@ class PoseEstimator:
         if detector is not None and not callable(detector):
             raise ValueError(f"detector must be a name, a PersonDetector or a callable, got {type(detector).__name__}")
         self.detector = detector
+
+    @property
+    def codec(self) -> HeatmapCodec:
+        """The heatmap codec the estimator decodes with (``transform.codec``)."""
+        return self.transform.codec
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Network input ``(height, width)``."""
+        return self.transform.input_size
 
     @torch.inference_mode()
     def heatmaps(self, crops: Tensor) -> Tensor:
@@ -290,35 +193,25 @@ class PoseEstimator:
             if len(box_list) != len(image_list):
                 raise ValueError(f"got boxes for {len(box_list)} images but {len(image_list)} images")
         rgbs = [load_image(image, channels) for image in image_list]
-        xyxys = [None if b is None else _as_boxes(b, box_format, tuple(rgb.shape[1:]), i)
-                 for i, (rgb, b) in enumerate(zip(rgbs, box_list))]  # fmt: skip
+        sizes = [(rgb.shape[1], rgb.shape[2]) for rgb in rgbs]
+        xyxys = [
+            None if b is None else self.transform.boxes(b, box_format, size, image_index=i)
+            for i, (size, b) in enumerate(zip(sizes, box_list))
+        ]
         box_scores = [None if b is None else torch.ones(len(b)) for b in xyxys]
         undetected = [i for i, b in enumerate(xyxys) if b is None]
         if self.detector is not None and undetected:
             for i, (found, score) in zip(undetected, detect_persons(self.detector, [rgbs[i] for i in undetected])):
                 xyxys[i], box_scores[i] = found, score
-        centers, scales, crops, per_image, all_boxes, sizes = [], [], [], [], [], []
-        for index, (rgb, xyxy) in enumerate(zip(rgbs, xyxys)):
-            size = (rgb.shape[1], rgb.shape[2])
-            if xyxy is None:  # no boxes and no detector: the whole image is one person
-                xyxy = _as_boxes(None, box_format, size, index)
-                box_scores[index] = torch.ones(1)
-            center, scale = box_to_center_scale(xyxy, self.input_size, box_format="xyxy")
-            if len(xyxy):
-                matrices = self.codec.crop_transform(center, scale)
-                crops.append(crop_affine(rgb.to(self.device, torch.float32) / 255.0, matrices, self.input_size))
-            centers.append(center)
-            scales.append(scale)
-            per_image.append(len(xyxy))
-            all_boxes.append(xyxy)
-            sizes.append(size)
-        if crops:
-            inputs = (torch.cat(crops) - self.mean) / self.std
-        else:
-            inputs = torch.zeros(0, 3, *self.input_size, device=self.device)
-        center = torch.cat(centers) if centers else torch.zeros(0, 2)
-        scale = torch.cat(scales) if scales else torch.zeros(0, 2)
-        return Crops(inputs, center, scale, per_image, all_boxes, box_scores, sizes)
+        for index, size in enumerate(sizes):
+            if xyxys[index] is None:  # no boxes and no detector: the whole image is one person
+                xyxys[index], box_scores[index] = self.transform.boxes(None, image_size=size), torch.ones(1)
+        per_image = [len(xyxy) for xyxy in xyxys]
+        center, scale = self.transform.center_scale(torch.cat(xyxys) if xyxys else torch.zeros(0, 4))
+        per_crop = zip(rgbs, center.split(per_image), scale.split(per_image))
+        crops = [self.transform.crop(rgb, c, s, device=self.device) for rgb, c, s in per_crop]
+        inputs = torch.cat(crops) if crops else torch.zeros(0, 3, *self.input_size, device=self.device)
+        return Crops(inputs, center, scale, per_image, xyxys, box_scores, sizes)
 
     @torch.inference_mode()
     def predict(
@@ -350,7 +243,7 @@ class PoseEstimator:
         crops = self.crops(images, boxes, box_format, channels)
         heatmaps = self.heatmaps(crops.inputs)
         coords, scores = self.codec.decode(heatmaps)
-        points = self.codec.to_image(coords, crops.center, crops.scale)
+        points = self.transform.to_image(coords, crops.center, crops.scale)
         keypoints = torch.cat([points, scores.unsqueeze(-1)], dim=-1).float().cpu().numpy()
         areas = region_area(crops.scale).numpy()
         results, start = [], 0
@@ -401,3 +294,8 @@ class PoseEstimator:
         while batch := list(islice(frames, batch_frames)):
             given = [given_boxes(boxes, frame.source) for frame in batch]
             yield from zip(batch, self.predict([frame.image for frame in batch], given, box_format))
+
+    #: Estimate every pose of images, folders, videos or webcams and write a finished run folder, never replacing
+    #: an input or an earlier run: ``estimator.run(inputs, out_dir, ...)`` is
+    #: :func:`~hrnet_zoo.pose.run.run_poses` (its arguments, errors and :class:`~hrnet_zoo.pose.RunSummary`).
+    run = run_poses

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._utils import partial_path
+from ..io.images import save_image
+from ..io.outputs import JsonArrayStream, finite_records
 from ..keypoints import KeypointSet
-from ..output_files import JsonArrayStream, finite_records
-from .draw import save_image
-from .predictor import PoseResult
+from .result import PoseResult
 from .sources import Frame, Source, VideoWriter
 
 __all__ = ["IMAGES_FILE", "RESULTS_FILE", "RunWriter", "drawn_paths", "run_outputs"]
@@ -56,16 +57,23 @@ def run_outputs(folder: Path, sources: Sequence[Source], draw: bool = True) -> l
 class RunWriter:
     """Write a run's results and drawings into ``folder`` as frames arrive (a context manager).
 
+    :func:`hrnet_zoo.pose.run.run_poses` (``PoseEstimator.run``) is the whole run around it: it picks a fresh
+    folder and checks every output before anything is written; use the writer directly in a loop of your own.
+
     Args:
-        folder: The run folder (see :func:`hrnet_zoo.output_files.run_folder` for picking a fresh one).
+        folder: The run folder (see :func:`hrnet_zoo.io.outputs.run_folder` for picking a fresh one).
         sources: The run's inputs, in order (their drawings are named after them).
         keypoints: The model's keypoint set, recorded as the COCO category.
         draw: Write drawn images and videos.
+        threshold: Minimum joint score drawn.
+        info: Extra entries of the image table's ``info`` (e.g. the model's name).
 
     Attributes:
         outputs: Every file the run writes (:func:`run_outputs`).
-        threshold: Minimum joint score drawn.
-        info: Extra entries of the image table's ``info`` (e.g. the model's name).
+        results_file: ``results.json`` in the folder.
+        images_file: ``images.json`` in the folder.
+        drawn: Each source's drawing (images and videos), when drawing.
+        dropped: Persons left out of the results because their keypoints were not finite.
 
     Example:
         >>> sources = find_sources(["clip.mp4"])
@@ -81,13 +89,15 @@ class RunWriter:
         keypoints: KeypointSet,
         draw: bool = True,
         threshold: float = 0.3,
-        info: dict[str, Any] | None = None,
+        info: Mapping[str, Any] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.drawn = dict(zip(sources, drawn_paths(self.folder, sources))) if draw else {}
         self.outputs = run_outputs(self.folder, sources, draw)
+        self.results_file, self.images_file = self.outputs[:2]
         self.threshold = threshold
         self.dropped = 0
+        self._started: set[Source] = set()
         self._category = keypoints.to_coco_category()
         self._info = {"description": "hrnet-zoo predictions", **(info or {})}
         self._results: JsonArrayStream | None = None
@@ -101,12 +111,21 @@ class RunWriter:
         """Frames written so far."""
         return self._images.count if self._images else 0
 
+    @property
+    def persons(self) -> int:
+        """Persons written to the results so far."""
+        return self._results.count if self._results else 0
+
+    @property
+    def drawn_files(self) -> list[Path]:
+        """The drawings started so far, in input order (a video's holds its frames up to the last added)."""
+        return [path for source, path in self.drawn.items() if source in self._started]
+
     def __enter__(self) -> RunWriter:
         self._created = not self.folder.exists()
         table = {"info": self._info, "categories": [self._category], "annotations": []}
-        self._results = JsonArrayStream(self.folder / RESULTS_FILE)
-        self._images = JsonArrayStream(self.folder / IMAGES_FILE, head=json.dumps(table)[:-1] + ', "images": [',
-                                       tail="]}")  # fmt: skip
+        self._results = JsonArrayStream(self.results_file)
+        self._images = JsonArrayStream(self.images_file, head=json.dumps(table)[:-1] + ', "images": [', tail="]}")
         return self
 
     def add(self, frame: Frame, result: PoseResult) -> int:
@@ -115,14 +134,20 @@ class RunWriter:
             raise RuntimeError("use RunWriter in a with statement")
         image_id = self._images.count + 1
         height, width = result.image_size
-        self._images.add({"id": image_id, "file_name": frame.source.location, "frame": frame.index,
-                          "width": width, "height": height})  # fmt: skip
+        self._images.add(
+            {"id": image_id, "file_name": frame.source.location, "frame": frame.index, "width": width, "height": height}
+        )
         records, dropped = finite_records(result.to_coco(image_id))
         for record in records:
             self._results.add(record)
         if dropped:
-            _logger.warning("%s frame %d: %d person(s) with non-finite keypoints left out of %s",
-                            frame.source.location, frame.index, dropped, RESULTS_FILE)  # fmt: skip
+            _logger.warning(
+                "%s frame %d: %d person(s) with non-finite keypoints left out of %s",
+                frame.source.location,
+                frame.index,
+                dropped,
+                RESULTS_FILE,
+            )
         self.dropped += dropped
         if frame.source in self.drawn:
             self._draw(frame, result)
@@ -131,13 +156,13 @@ class RunWriter:
     def _draw(self, frame: Frame, result: PoseResult) -> None:
         drawn = result.plot(frame.image, self.threshold)
         path = self.drawn[frame.source]
+        self._started.add(frame.source)
         if frame.source.kind == "image":
             save_image(drawn, path)
             return
         if self._video_source != frame.source:
             self._finish_video()
-            partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-            self._video = VideoWriter(partial, frame.fps or 25, tuple(frame.image.shape[-2:]))
+            self._video = VideoWriter(partial_path(path), frame.fps or 25, tuple(frame.image.shape[-2:]))
             self._video_source = frame.source
         self._video.write(drawn)
 

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .images import load_image
+from ..io.images import load_image
 
 try:
     import av

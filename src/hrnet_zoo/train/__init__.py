@@ -1,7 +1,7 @@
 """Fine-tuning: COCO-format data with the original augmentation, heatmap losses, stage freezing, a training epoch.
 
-Targets come from the model's codec (``model.pose_meta.codec.encode``); evaluation lives in
-:mod:`hrnet_zoo.evaluation`.
+Crops and targets come from the model's top-down transform (``model.pose_meta.transform``, the predictor's);
+evaluation lives in :mod:`hrnet_zoo.evaluation`.
 """
 
 from .dataset import Augmentation, CocoKeypointDataset, PersonRecord

@@ -14,10 +14,10 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..coco_format import read_coco_keypoints
-from ..codec import HeatmapCodec, apply_affine, box_to_center_scale, crop_affine, region_area
+from ..codec import HeatmapCodec, TopDownTransform, region_area
+from ..io.coco_files import read_coco_keypoints
+from ..io.images import load_image
 from ..keypoints import COCO_KEYPOINTS, KeypointSet
-from ..pose.images import load_image
 
 __all__ = ["Augmentation", "CocoKeypointDataset", "PersonRecord"]
 
@@ -68,14 +68,21 @@ def _clean_box(box: Sequence[float], width: int, height: int) -> tuple[float, fl
     return (x1, y1, x2 - x1, y2 - y1)
 
 
+#: The original's enlargement of the region around the joints of a half-body crop.
+HALF_BODY_PADDING = 1.5
+
+
 class CocoKeypointDataset(Dataset):
     """Persons of a COCO-style keypoint annotation file, cropped to the network input.
 
     Any number of keypoints works: names, skeleton and flip pairs come from the annotation's category (flip pairs
     inferred from ``left_*``/``right_*`` names) unless ``keypoints`` is given. Each item is
-    ``(image (3, H, W) normalised, target (K, H/4, W/4), target_weight (K,), meta)``; ``meta`` holds the crop's
+    ``(image (3, h, w) normalised, target (K, h/4, w/4), target_weight (K,), meta)``; ``meta`` holds the crop's
     ``center``, ``scale``, ``rotation``, the ``image_id``, box ``area`` and ``score``, and the transformed
     ``joints``. Works with a standard ``DataLoader`` and workers.
+
+    Crops are made by ``transform``, the :class:`~hrnet_zoo.codec.TopDownTransform` the predictor uses, so an
+    evaluation item equals the predictor's crop of the same box; targets are encoded by its codec.
 
     Persons whose joints are all unlabelled are skipped (as the original does); joints outside the image keep
     their labels and get weight 0 when they fall outside the heatmap. Missing image files are reported at
@@ -84,41 +91,44 @@ class CocoKeypointDataset(Dataset):
     Args:
         annotation_file: COCO keypoint annotation JSON.
         image_dir: Folder of the images (``file_name`` is relative to it).
-        codec: Input size, crop geometry and target encoding: the model's (``model.pose_meta.codec``); the
-            original HRNet's at 256x192 by default.
+        transform: Input size, crop geometry, normalisation and target encoding: the model's
+            (``model.pose_meta.transform``); by default the original HRNet's codec at 256x192 with ImageNet
+            normalisation.
         train: Apply :class:`Augmentation`; otherwise deterministic crops for evaluation.
         keypoints: Keypoint metadata; read from the category by default.
         augmentation: Augmentation settings (training only).
         upper_body: Joint indices of the upper body for the half-body crop (COCO's 0-10 for COCO keypoints;
             half-body is off for other sets unless given).
-        mean: Input normalisation mean (RGB in [0, 1]).
-        std: Input normalisation std.
         on_missing: ``"error"`` or ``"skip"`` for annotations whose image file is missing.
+
+    Example:
+        >>> model = hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True)
+        >>> data = CocoKeypointDataset("person_keypoints_train.json", "train/", model.pose_meta.transform)
+        >>> data.check_model(model)  # same codec, normalisation and joints
     """
 
     def __init__(
         self,
         annotation_file: str | os.PathLike,
         image_dir: str | os.PathLike,
-        codec: HeatmapCodec | None = None,
+        transform: TopDownTransform | None = None,
         train: bool = True,
         keypoints: KeypointSet | None = None,
         augmentation: Augmentation | None = None,
         upper_body: Sequence[int] | None = None,
-        mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
-        std: Sequence[float] = IMAGENET_DEFAULT_STD,
         on_missing: str = "error",
     ) -> None:
         if on_missing not in ("error", "skip"):
             raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+        if transform is not None and not isinstance(transform, TopDownTransform):
+            raise ValueError(
+                f"transform must be a TopDownTransform (model.pose_meta.transform), got {type(transform).__name__}"
+            )
         self.annotation_file = Path(annotation_file)
         self.image_dir = Path(image_dir)
-        self.codec = codec or HeatmapCodec()
-        self.input_size = self.codec.input_size
+        self.transform = transform or TopDownTransform(HeatmapCodec(), IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
         self.train = train
         self.augmentation = augmentation or Augmentation()
-        self.mean = torch.tensor(mean).view(3, 1, 1)
-        self.std = torch.tensor(std).view(3, 1, 1)
         data = read_coco_keypoints(self.annotation_file)
         self.dataset = data
         categories = [c for c in data.get("categories", []) if c.get("keypoints")]
@@ -134,6 +144,11 @@ class CocoKeypointDataset(Dataset):
         self.records = self._load_records(data, on_missing)
         if not self.records:
             raise ValueError(f"{self.annotation_file} holds no person with labelled keypoints")
+
+    @property
+    def codec(self) -> HeatmapCodec:
+        """The heatmap codec of the targets (``transform.codec``)."""
+        return self.transform.codec
 
     def _load_records(self, data: dict[str, Any], on_missing: str) -> list[PersonRecord]:
         images = {im["id"]: im for im in data["images"]}
@@ -173,12 +188,23 @@ class CocoKeypointDataset(Dataset):
         return len(self.records)
 
     def check_model(self, model: torch.nn.Module) -> None:
-        """Raise a ``ValueError`` when the model predicts another number of joints than the data has, or was built
-        for another codec (input size, heatmap geometry) than the targets use."""
-        if model.pose_meta.codec != self.codec:
+        """Refuse a model the data do not fit: another codec (input size, heatmap geometry), another input
+        normalisation, or another number of joints.
+
+        Raises:
+            ValueError: What differs, and how to build the data set or the model to match.
+        """
+        theirs = model.pose_meta.transform
+        fix = "build the data set with transform=model.pose_meta.transform"
+        if theirs.codec != self.codec:
             raise ValueError(
-                f"the model's codec {model.pose_meta.codec} differs from the data set's {self.codec}; build the "
-                "data set with codec=model.pose_meta.codec (or the model with input_size=...)"
+                f"the model's codec {theirs.codec} differs from the data set's {self.codec}; {fix} (or the model "
+                "with input_size=...)"
+            )
+        if (theirs.mean, theirs.std) != (self.transform.mean, self.transform.std):
+            raise ValueError(
+                f"the model normalises its inputs with mean {list(theirs.mean)} and std {list(theirs.std)}, the data "
+                f"set with mean {list(self.transform.mean)} and std {list(self.transform.std)}; {fix}"
             )
         num = getattr(model, "num_joints", None)
         if num is not None and num != len(self.keypoints):
@@ -198,16 +224,16 @@ class CocoKeypointDataset(Dataset):
         if len(chosen) < 2:
             return None
         selected = joints[chosen]
-        low, high = selected.amin(0), selected.amax(0)
-        box = torch.cat([low, high - low]).unsqueeze(0)
-        _, scale = box_to_center_scale(box, self.input_size, padding=1.5)
+        xyxy = torch.cat([selected.amin(0), selected.amax(0)]).unsqueeze(0)
+        _, scale = self.transform.center_scale(xyxy, padding=HALF_BODY_PADDING)
         return selected.mean(0), scale[0]
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
+        """Person ``index``: crop ``(3, h, w)``, targets ``(K, h/4, w/4)``, target weights ``(K,)`` and meta."""
         record = self.records[index]
         image = load_image(record.image_path)
         joints, visible = record.joints.clone(), record.visible.clone()
-        center, scale = box_to_center_scale(torch.tensor([record.box]), self.input_size)
+        center, scale = self.transform.center_scale(torch.tensor([record.box], dtype=torch.float64), "xywh")
         center, scale = center[0], scale[0]
         rotation = 0.0
         if self.train:
@@ -228,12 +254,9 @@ class CocoKeypointDataset(Dataset):
                 joints[:, 0] = width - joints[:, 0] - 1
                 joints, visible = joints[self.keypoints.flip_index], visible[self.keypoints.flip_index]
                 center = torch.stack([width - center[0] - 1, center[1]])
-        matrix = self.codec.crop_transform(center[None], scale[None], rotation)
-        crop = crop_affine(image.float() / 255.0, matrix, self.input_size)[0]
-        crop = (crop - self.mean) / self.std
-        joints = apply_affine(joints[None].double(), matrix)[0].float()
+        crop = self.transform.crop(image, center[None], scale[None], rotation)[0]
+        joints = self.transform.to_input(joints[None], center[None], scale[None], rotation)[0]
         target, weight = self.codec.encode(joints[None], visible[None])
-        x, y, w, h = record.box
         meta = {
             "image_id": record.image_id,
             "center": center.float(),
@@ -243,6 +266,6 @@ class CocoKeypointDataset(Dataset):
             "score": record.score,
             "joints": joints,
             "visible": visible,
-            "box": torch.tensor([x, y, w, h]),
+            "box": torch.tensor(record.box),
         }
         return crop, target[0], weight[0], meta

@@ -62,7 +62,7 @@ def make_synthetic_dataset(
     """Write ``train``/``val`` splits of drawn kites with 4 keypoints, in COCO format.
 
     Layout: ``root/annotations/person_keypoints_{train,val}.json`` and ``root/{train,val}/*.png`` (the
-    standard COCO layout that :func:`hrnet_zoo.train.find_coco_split` reads). Category id 1 with keypoint
+    standard COCO layout that :func:`hrnet_zoo.evaluation.find_coco_split` reads). Category id 1 with keypoint
     names and skeleton, ``num_keypoints``, ``area`` and ``bbox`` per figure (the box around its keypoints,
     enlarged by 10%).
 

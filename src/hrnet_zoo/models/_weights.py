@@ -15,7 +15,6 @@ Every file goes through :func:`hrnet_zoo.models.checkpoint.load_checkpoint`, and
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
@@ -27,31 +26,24 @@ from huggingface_hub import constants
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..hub.download import (
+from .._download import (
     WEIGHTS_FILE,
-    WeightsUnavailableError,
     cache_dir,
     discard_download,
     download_hub_file,
     download_verified,
     file_sha256,
 )
-from .checkpoint import CheckpointMismatchError, load_checkpoint, read_checkpoint
-from .layouts import to_package_layout
+from .._utils import writing
+from ..errors import CheckpointMismatchError, WeightsUnavailableError
+from ._checkpoint import load_checkpoint, read_checkpoint
+from ._layouts import to_package_layout
 from .meta import WeightsOrigin, weights_fingerprint
 from .pretrained import PosePretrainedCfg, registered_cfg
 
-__all__ = ["IMAGENET_HUB_IDS", "load_imagenet_backbone", "load_pretrained", "load_weights_file"]
+__all__ = ["load_imagenet_backbone", "load_pretrained", "load_weights_file"]
 
 _logger = logging.getLogger(__name__)
-
-#: timm's ImageNet-1k classifiers with the same backbone as each pose architecture.
-IMAGENET_HUB_IDS = {
-    "hrnet_w18_small_pose": "timm/hrnet_w18_small_v2.ms_in1k",
-    "hrnet_w18_pose": "timm/hrnet_w18.ms_in1k",
-    "hrnet_w32_pose": "timm/hrnet_w32.ms_in1k",
-    "hrnet_w48_pose": "timm/hrnet_w48.ms_in1k",
-}
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -87,15 +79,16 @@ def fetch_upstream(
             state_dict, _ = to_package_layout(read_checkpoint(raw))
         finally:
             raw.unlink(missing_ok=True)
-    partial = cached.with_suffix(f".partial-{os.getpid()}")
     try:
-        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(partial), metadata={"source": url})
-        partial.replace(cached)
+        with writing(cached) as partial:
+            save_file({k: v.contiguous() for k, v in state_dict.items()}, str(partial), metadata={"source": url})
     except Exception as err:  # read-only or full cache: the verified weights are still good
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        _logger.warning("could not cache the converted weights at %s (%s: %s); loading them from memory",
-                        cached, type(err).__name__, err)  # fmt: skip
+        _logger.warning(
+            "could not cache the converted weights at %s (%s: %s); loading them from memory",
+            cached,
+            type(err).__name__,
+            err,
+        )
         return state_dict
     return cached
 
@@ -105,8 +98,10 @@ def _check_hub_file(path: Path, registered: PosePretrainedCfg | None) -> None:
     expected = registered.hf_hub_sha256 if registered else None
     if expected and file_sha256(path) != expected:
         discard_download(path)
-        raise ValueError(f"the downloaded file's SHA-256 differs from the one recorded for {registered.name}; "
-                         "it was removed from the cache")  # fmt: skip
+        raise ValueError(
+            f"the downloaded file's SHA-256 differs from the one recorded for {registered.name}; "
+            "it was removed from the cache"
+        )
 
 
 def _supply_locally_hint(name: str, hf_hub_id: str | None, url: str | None) -> str:
@@ -119,7 +114,6 @@ def _supply_locally_hint(name: str, hf_hub_id: str | None, url: str | None) -> s
     if url:
         lines.append(f"  - or download {url} and pass checkpoint_path=PATH (OpenMMLab .pth files load directly)")
     lines.append("  - or pass checkpoint_path=PATH to an original deep-high-resolution-net .pth or a .safetensors file")
-    lines.append("  - CLI: hrnet-zoo predict ... --checkpoint PATH")
     return "\n".join(lines)
 
 
@@ -129,6 +123,7 @@ def load_pretrained(
     *,
     reset_head: bool = False,
     cache: str | os.PathLike | None = None,
+    imagenet_hub_id: str | None = None,
 ) -> str:
     """Load the pretrained weights ``model.pretrained_cfg`` names into ``model``, trying each source in turn.
 
@@ -137,6 +132,8 @@ def load_pretrained(
         source: ``True`` for the configuration's weights, ``"imagenet"`` for timm's ImageNet backbone.
         reset_head: The model was asked for another number of joints: keep its new head.
         cache: Cache folder replacing the Hugging Face and hrnet_zoo defaults (``create_model(cache_dir=...)``).
+        imagenet_hub_id: With ``source="imagenet"``: timm's classifier sharing the backbone (the architecture's
+            ``ARCHITECTURES`` entry names it).
 
     Returns:
         A description of the source that served the weights (also logged).
@@ -146,7 +143,7 @@ def load_pretrained(
         ValueError: A downloaded file is corrupted or fails its hash (it is removed), or does not fit the model.
     """
     if source == "imagenet":
-        return load_imagenet_backbone(model, cache=cache)
+        return load_imagenet_backbone(model, hub_id=imagenet_hub_id, cache=cache)
     if source is not True:
         raise ValueError(f"pretrained must be True, False or 'imagenet', got {source!r}")
     timm_cfg = model.pretrained_cfg
@@ -162,7 +159,8 @@ def load_pretrained(
     if not (hf_hub_id or url):
         raise WeightsUnavailableError(
             f"{name} has no pretrained weights; use pretrained=False, pretrained='imagenet' or "
-            f"checkpoint_path=PATH. Models with weights: hrnet_zoo.list_pretrained()"
+            f"checkpoint_path=PATH. Models with weights: hrnet_zoo.list_pretrained()",
+            name=name,
         )
     failures = []
     if hf_hub_id:
@@ -170,8 +168,9 @@ def load_pretrained(
         try:
             path = download_hub_file(hf_hub_id, WEIGHTS_FILE, revision, cache)
             _check_hub_file(path, registered)
-            load_weights_file(model, path, reset_head=reset_head, adapt_input=True, from_tag=registered is not None,
-                              discard_bad=True)  # fmt: skip
+            load_weights_file(
+                model, path, reset_head=reset_head, adapt_input=True, from_tag=registered is not None, discard_bad=True
+            )
         except CheckpointMismatchError:
             raise  # the file is readable but for another model: no other source will fit better
         except Exception as err:  # any other failure of this source falls through to the next
@@ -181,8 +180,7 @@ def load_pretrained(
     if url:
         try:
             fetched = fetch_upstream(url, registered.sha256_prefix, cache)
-            load_weights_file(model, fetched, reset_head=reset_head, adapt_input=True, from_tag=True,
-                              discard_bad=True)  # fmt: skip
+            load_weights_file(model, fetched, reset_head=reset_head, adapt_input=True, from_tag=True, discard_bad=True)
         except CheckpointMismatchError:
             raise
         except Exception as err:
@@ -194,7 +192,10 @@ def load_pretrained(
         f"could not get the weights of {name}:\n  "
         + "\n  ".join(line.splitlines()[0] for line in failures)
         + "\n"
-        + _supply_locally_hint(name, hf_hub_id, url)
+        + _supply_locally_hint(name, hf_hub_id, url),
+        name=name,
+        hf_hub_id=hf_hub_id,
+        url=url,
     )
 
 
@@ -257,7 +258,11 @@ def _served(model: nn.Module, where: str) -> str:
 
 
 def load_imagenet_backbone(
-    model: nn.Module, path: str | os.PathLike | None = None, cache: str | os.PathLike | None = None
+    model: nn.Module,
+    path: str | os.PathLike | None = None,
+    *,
+    hub_id: str | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> str:
     """Initialise the backbone from timm's ImageNet-1k HRNet classifier, as the paper's training did.
 
@@ -266,25 +271,32 @@ def load_imagenet_backbone(
 
     Args:
         model: A pose or feature model.
-        path: A timm HRNet ImageNet checkpoint at hand; downloaded from the Hub when not given.
+        path: A timm HRNet ImageNet checkpoint at hand; downloaded from ``hub_id`` when not given.
+        hub_id: timm's Hub repository of the classifier (``ARCHITECTURES[arch].imagenet_hub_id``).
         cache: Cache folder for the download.
     """
-    arch = model.pretrained_cfg["architecture"]
-    if arch not in IMAGENET_HUB_IDS:
-        raise ValueError(f"no ImageNet weights are known for {arch}")
-    repo = IMAGENET_HUB_IDS[arch]
     if path is None:
+        if hub_id is None:
+            arch = model.pretrained_cfg.get("architecture", type(model).__name__)
+            raise ValueError(f"no ImageNet weights are known for {arch}; pass the path of a timm HRNet checkpoint")
         try:
-            path = download_hub_file(repo, WEIGHTS_FILE, cache=cache)
+            path = download_hub_file(hub_id, WEIGHTS_FILE, cache=cache)
         except Exception as err:
             raise WeightsUnavailableError(
-                f"could not get {WEIGHTS_FILE} of {repo} ({type(err).__name__}); download it elsewhere and load it "
-                "with hrnet_zoo.models.load_imagenet_backbone(model, PATH)"
+                f"could not get {WEIGHTS_FILE} of {hub_id} ({type(err).__name__}); download it elsewhere and load it "
+                "with hrnet_zoo.models.load_imagenet_backbone(model, PATH)",
+                name=f"{hub_id} (ImageNet backbone)",
+                hf_hub_id=hub_id,
             ) from err
     left = load_checkpoint(model, path)
-    origin = WeightsOrigin(name=f"{repo} (ImageNet backbone)", license="apache-2.0")
+    source = hub_id or Path(path).name
+    origin = WeightsOrigin(name=f"{source} (ImageNet backbone)", license="apache-2.0")
     model.pose_meta = replace(model.pose_meta, origin=origin.derived(None))
     loaded = sum(1 for k in model.state_dict() if k not in left)
-    _logger.info("Initialised %d backbone tensors of %s from ImageNet weights (%s); the head stays initialised",
-                 loaded, type(model).__name__, repo)  # fmt: skip
-    return f"ImageNet {repo}"
+    _logger.info(
+        "Initialised %d backbone tensors of %s from ImageNet weights (%s); the head stays initialised",
+        loaded,
+        type(model).__name__,
+        source,
+    )
+    return f"ImageNet {source}"

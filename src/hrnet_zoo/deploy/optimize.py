@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from .layers import BasicBlock, Bottleneck, Stem
+from ..layers import BasicBlock, Bottleneck, Stem
 
 __all__ = ["fold_batch_norms", "optimize_for_inference"]
 

@@ -1,6 +1,6 @@
 """Reading checkpoint files and loading them into models: the one path every weight source goes through.
 
-Keys are converted to the package layout once (:mod:`hrnet_zoo.models.layouts`), then every key, shape and value is
+Keys are converted to the package layout once (:mod:`hrnet_zoo.models._layouts`), then every key, shape and value is
 checked against the model before anything is copied, so a model is never half-loaded.
 """
 
@@ -12,30 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from timm.models import adapt_input_conv
 from torch import Tensor, nn
 
-from .layouts import to_package_layout
+from .._utils import read_state_dict
+from ..errors import CheckpointMismatchError
+from ._layouts import to_package_layout
 
-__all__ = ["CheckpointMismatchError", "load_checkpoint", "read_checkpoint"]
+__all__ = ["load_checkpoint", "read_checkpoint"]
 
 _logger = logging.getLogger(__name__)
 _NESTED_KEYS = ("state_dict", "model", "model_state_dict")
-_SAFETENSORS_MAGIC_OFFSET = 8  # a safetensors file starts with an 8-byte header length, then '{'
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model; nothing was loaded."""
-
-
-def _is_safetensors(path: Path) -> bool:
-    """A safetensors file starts with its header's length (8 bytes, little-endian) and then the JSON header."""
-    with path.open("rb") as f:
-        head = f.read(_SAFETENSORS_MAGIC_OFFSET + 1)
-    if len(head) < _SAFETENSORS_MAGIC_OFFSET + 1 or head[-1:] != b"{":
-        return False
-    return int.from_bytes(head[:_SAFETENSORS_MAGIC_OFFSET], "little") < path.stat().st_size
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -51,17 +38,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
-    try:
-        if _is_safetensors(path):
-            data: object = load_file(str(path))
-        else:
-            with path.open("rb") as f:  # a file object: torch.load would otherwise go by the file's suffix
-                data = torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as err:  # safetensors and torch raise many different types for damaged files
-        raise ValueError(
-            f"could not read checkpoint {str(path)!r} ({type(err).__name__}: {str(err)[:200]}); the file may be "
-            "truncated or corrupted, or not a .safetensors / PyTorch weights file"
-        ) from err
+    data = read_state_dict(path)
     for key in _NESTED_KEYS:
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]
@@ -148,7 +125,10 @@ def load_checkpoint(
             raise CheckpointMismatchError(
                 f"the {source} predicts {ckpt_joints} joints but the model has {model_joints}; nothing was loaded. "
                 f"Create the model with num_joints={ckpt_joints}, or pass num_joints={model_joints} explicitly to "
-                "keep the backbone and re-initialise the head"
+                "keep the backbone and re-initialise the head",
+                source=source,
+                checkpoint_joints=ckpt_joints,
+                model_joints=model_joints,
             )
         _logger.warning(
             "%s predicts %d joints, the model %d: its head is not loaded and stays freshly initialised",
@@ -170,8 +150,9 @@ def load_checkpoint(
     fresh_head = layout == "timm_imagenet" or reset_head  # a new head was asked for: no news that it stays new
     reported = [k for k in left if not k.endswith("num_batches_tracked") and not (fresh_head and k in head_keys)]
     if reported:
-        _logger.warning("%d model keys are not in the %s and stay initialised: %s", len(reported), source,
-                        _describe(reported))  # fmt: skip
+        _logger.warning(
+            "%d model keys are not in the %s and stay initialised: %s", len(reported), source, _describe(reported)
+        )
     return left
 
 
@@ -193,7 +174,8 @@ def _check_widths(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mappi
             f"the {source} is for another HRNet width: its branches have {'/'.join(map(str, theirs[:4]))} "
             f"channels (HRNet-W{theirs[0]}), the model {arch} has {'/'.join(map(str, ours[:4]))} "
             f"(HRNet-W{ours[0]}); nothing was loaded. Create the model of the checkpoint's width, e.g. "
-            f"hrnet_w{theirs[0]}_pose"
+            f"hrnet_w{theirs[0]}_pose",
+            source=source,
         )
 
 
@@ -226,5 +208,6 @@ def _check(
     if unusable:
         problems.append(f"unusable tensors ({len(unusable)}): {_describe(unusable, 4)}")
     raise CheckpointMismatchError(
-        f"the {source} does not fit {type(model).__name__}; nothing was loaded.\n  " + "\n  ".join(problems)
+        f"the {source} does not fit {type(model).__name__}; nothing was loaded.\n  " + "\n  ".join(problems),
+        source=source,
     )

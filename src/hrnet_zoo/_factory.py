@@ -13,9 +13,10 @@ import timm
 from timm.models import split_model_name_tag
 from torch import nn
 
+from ._utils import read_json
 from .models import pose_hrnet
+from .models._weights import load_weights_file
 from .models.pretrained import PRETRAINED_CFGS, PosePretrainedCfg
-from .models.weights import load_weights_file
 
 __all__ = ["create_model", "get_pretrained_cfg", "is_model", "list_models", "list_pretrained"]
 
@@ -65,14 +66,13 @@ def _check_name(model_name: object) -> None:
             f"model_name must be a model name such as 'hrnet_w32_pose', got {model_name!r}; see hrnet_zoo.list_models()"
         )
     if model_name.startswith("local-dir:"):
-        config = Path(model_name[len("local-dir:") :]) / "config.json"
-        if not config.is_file():
-            raise FileNotFoundError(f"{config} does not exist: 'local-dir:' expects a folder written by "
-                                    "hrnet_zoo.save_pretrained (config.json + model.safetensors)")  # fmt: skip
-        try:
-            json.loads(config.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{config} is not valid JSON ({err}); write it again with save_pretrained") from err
+        folder = Path(model_name[len("local-dir:") :])
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{folder / 'config.json'} does not exist: 'local-dir:' expects a folder written "
+                "by hrnet_zoo.save_pretrained (config.json + model.safetensors)"
+            )
+        read_json(folder / "config.json", "model config")
     elif not model_name.startswith(_SOURCES) and not is_model(model_name):
         raise _unknown_name_error(model_name)
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 
 from huggingface_hub import hf_hub_download
 from tqdm import tqdm
 
+from ._utils import is_partial_of_dead_process, partial_path
+from .errors import WeightsUnavailableError
+
 __all__ = [
     "WEIGHTS_FILE",
-    "WeightsUnavailableError",
     "cache_dir",
     "discard_download",
     "download_hub_file",
@@ -30,10 +31,6 @@ __all__ = [
 ]
 
 WEIGHTS_FILE = "model.safetensors"
-
-
-class WeightsUnavailableError(RuntimeError):
-    """No source could provide the weights; the message says how to supply them locally."""
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -77,17 +74,16 @@ def download_timeout() -> float:
 
 
 def _remove_stale_partials(directory: Path) -> None:
-    """Remove what killed downloads left behind (``*.partial-<pid>`` of processes that no longer run)."""
-    for partial in directory.glob("*.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not Path(f"/proc/{pid}").exists() or int(pid) == os.getpid():
+    """Remove what killed downloads left behind (partial files of processes that no longer run)."""
+    for partial in directory.glob(".*.partial-*"):
+        if is_partial_of_dead_process(partial):
             partial.unlink(missing_ok=True)
 
 
 def download_verified(url: str, sha256_prefix: str | None, directory: str | os.PathLike) -> Path:
     """Download ``url`` into ``directory`` and check that its SHA-256 starts with ``sha256_prefix``.
 
-    The file is written as ``NAME.partial-<pid>`` and renamed once complete and verified; partial files of
+    The file is written to a hidden partial file beside it and renamed once complete and verified; partial files of
     killed downloads are removed the next time. A progress bar shows on terminals. Each connection and read is
     bounded by :func:`download_timeout`.
 
@@ -99,14 +95,21 @@ def download_verified(url: str, sha256_prefix: str | None, directory: str | os.P
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(directory)
     path = directory / Path(url.split("?")[0]).name
-    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    partial = partial_path(path)
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=download_timeout()) as response, partial.open("wb") as out:
             expected = response.headers.get("Content-Length")
             received = 0
-            progress = tqdm(total=int(expected) if expected else None, unit="B", unit_scale=True, unit_divisor=1024,
-                            desc=path.name, disable=None, leave=False)  # fmt: skip
+            progress = tqdm(
+                total=int(expected) if expected else None,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=path.name,
+                disable=None,
+                leave=False,
+            )
             with progress:  # shown on terminals only
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
@@ -117,12 +120,13 @@ def download_verified(url: str, sha256_prefix: str | None, directory: str | os.P
                 raise OSError(f"the transfer was cut short ({received} of {expected} bytes)")
     except Exception as err:  # URLError, HTTPError, timeouts, cut connections: this source failed
         partial.unlink(missing_ok=True)
-        raise WeightsUnavailableError(f"could not download {url}: {type(err).__name__}: {err}") from err
+        raise WeightsUnavailableError(f"could not download {url}: {type(err).__name__}: {err}", url=url) from err
     if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
         partial.unlink(missing_ok=True)
-        raise ValueError(f"the file downloaded from {url} failed verification: its SHA-256 does not start with "
-                         f"{sha256_prefix}")  # fmt: skip
-    shutil.move(partial, path)
+        raise ValueError(
+            f"the file downloaded from {url} failed verification: its SHA-256 does not start with {sha256_prefix}"
+        )
+    partial.replace(path)
     return path
 
 

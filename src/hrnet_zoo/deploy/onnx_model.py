@@ -15,7 +15,7 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from .models.meta import PoseMeta
+from ..models.meta import PoseMeta
 
 __all__ = ["POSE_META_KEY", "PRECISION_KEY", "OnnxPoseModel", "cpu_has_vnni", "store_pose_meta"]
 

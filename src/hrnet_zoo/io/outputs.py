@@ -1,5 +1,8 @@
 """Writing result files safely: nothing the user did not name is overwritten, no input is ever replaced, nothing
-is written through a symbolic link, and JSON never holds NaN or Infinity."""
+is written through a symbolic link, and JSON never holds NaN or Infinity.
+
+A path that may not be written raises :class:`~hrnet_zoo.errors.OutputRefusedError`, whose ``reason`` says why.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._utils import partial_path, writing
+from ..errors import OutputRefusedError
+
 __all__ = ["JsonArrayStream", "check_output_dir", "finite_records", "plan_outputs", "run_folder", "write_json"]
 
 
@@ -17,11 +23,13 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     """The output folder, checked (it is created by the first write, once everything else has succeeded).
 
     Raises:
-        ValueError: The path exists and is not a folder.
+        OutputRefusedError: The path exists and is not a folder (``reason="not_a_folder"``).
     """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out-dir {str(folder)!r} is an existing file, not a folder; name a folder")
+        raise OutputRefusedError(
+            folder, "not_a_folder", f"output folder {str(folder)!r} is an existing file, not a folder"
+        )
     return folder
 
 
@@ -30,7 +38,7 @@ def run_folder(path: str | os.PathLike, exist_ok: bool = False) -> Path:
     first of ``path-2``, ``path-3``... that does not exist, so an earlier run's results are never mixed in.
 
     Raises:
-        ValueError: ``path`` is an existing file.
+        OutputRefusedError: ``path`` is an existing file (``reason="not_a_folder"``).
     """
     folder = check_output_dir(path)
     if exist_ok or not folder.exists() or not any(folder.iterdir()):
@@ -45,21 +53,27 @@ def plan_outputs(paths: Sequence[Path], inputs: Iterable[str | os.PathLike], ove
     """Check that ``paths`` may be written, before anything is: no input, no link, no existing file unless
     ``overwrite``, no two outputs with the same name.
 
+    Returns:
+        ``paths``, as a list.
+
     Raises:
-        ValueError: Naming the offending path and the fix.
+        OutputRefusedError: Naming the first offending path, with ``reason`` ``"symlink"``, ``"input"``,
+            ``"duplicate"`` or ``"exists"``.
     """
     protected = {Path(p).resolve() for p in inputs}
     seen: set[Path] = set()
     for path in paths:
         resolved = path.resolve()
         if path.is_symlink():
-            raise ValueError(f"refusing to write {path}: it is a symbolic link (to {resolved}); remove it first")
+            message = f"refusing to write {path}: it is a symbolic link (to {resolved}); remove it first"
+            raise OutputRefusedError(path, "symlink", message)
         if resolved in protected:
-            raise ValueError(f"refusing to write {path}: it is one of the inputs; choose another --out-dir")
+            raise OutputRefusedError(path, "input", f"refusing to write {path}: it is one of the inputs")
         if resolved in seen:
-            raise ValueError(f"two outputs would be written to {path}: give inputs with different file names")
+            message = f"two outputs would be written to {path}: give inputs with different file names"
+            raise OutputRefusedError(path, "duplicate", message)
         if path.exists() and not overwrite:
-            raise ValueError(f"{path} exists; pass --overwrite to replace it, or choose another --out-dir")
+            raise OutputRefusedError(path, "exists", f"refusing to replace {path}: it exists")
         seen.add(resolved)
     return list(paths)
 
@@ -68,9 +82,8 @@ def finite_records(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, An
     """The records whose numbers are all finite, and how many were left out."""
     kept, dropped = [], 0
     for record in records:
-        numbers = [v for value in record.values() for v in (value if isinstance(value, list) else [value])
-                   if isinstance(v, float)]  # fmt: skip
-        if all(math.isfinite(v) for v in numbers):
+        values = [v for value in record.values() for v in (value if isinstance(value, list) else [value])]
+        if all(math.isfinite(v) for v in values if isinstance(v, float)):
             kept.append(record)
         else:
             dropped += 1
@@ -80,10 +93,8 @@ def finite_records(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, An
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as strict JSON (NaN or Infinity raise ``ValueError``), replacing the file atomically."""
     text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(text)
-    partial.replace(path)
+    with writing(path) as partial:
+        partial.write_text(text)
 
 
 class JsonArrayStream:
@@ -99,7 +110,7 @@ class JsonArrayStream:
         self.count = 0
         self._tail = tail
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        self._partial = partial_path(path)
         self._file = self._partial.open("w")
         self._file.write(head)
 

@@ -1,28 +1,18 @@
 """Reading COCO-format keypoint annotations and detections, checked entry by entry.
 
 A malformed file is reported when it is read, naming the file, the entry and what is wrong, instead of a
-``KeyError`` in the middle of an epoch or after all inference has run. Pure data: imports nothing of hrnet_zoo.
+``KeyError`` in the middle of an epoch or after all inference has run. Pure data: imports only the helpers.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
+from .._utils import read_json
+
 __all__ = ["read_coco_keypoints", "read_detections"]
-
-
-def _load_json(path: str | os.PathLike, what: str) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{what} {str(path)!r} is not JSON ({err})") from err
 
 
 def _numbers(value: object) -> bool:
@@ -45,7 +35,7 @@ def read_coco_keypoints(path: str | os.PathLike) -> dict[str, Any]:
         FileNotFoundError: No such file.
         ValueError: Not JSON, or an entry that is missing a field or holds a malformed one (named).
     """
-    data = _load_json(path, "annotation file")
+    data = read_json(path, "annotation file")
     name = str(path)
     if not isinstance(data, dict):
         raise ValueError(f"{name} must hold a JSON object with 'images' and 'annotations', got {type(data).__name__}")
@@ -69,8 +59,9 @@ def read_coco_keypoints(path: str | os.PathLike) -> dict[str, Any]:
         _check_box(ann["bbox"], where)
         keypoints = ann.get("keypoints", [])
         if not _numbers(keypoints) or len(keypoints) % 3:
-            raise ValueError(f"{where}: keypoints must be finite numbers in (x, y, visibility) triplets, got "
-                             f"{keypoints!r:.80}")  # fmt: skip
+            raise ValueError(
+                f"{where}: keypoints must be finite numbers in (x, y, visibility) triplets, got {keypoints!r:.80}"
+            )
     if not isinstance(data.get("categories", []), list):
         raise ValueError(f"{name}: 'categories' must be a list")
     return data
@@ -84,7 +75,7 @@ def read_detections(source: str | os.PathLike | list[dict[str, Any]]) -> list[di
         ValueError: Not JSON, not a list, or an entry without a box or score (named).
     """
     name = "detections" if isinstance(source, list) else str(source)
-    detections = source if isinstance(source, list) else _load_json(source, "detection file")
+    detections = source if isinstance(source, list) else read_json(source, "detection file")
     if not isinstance(detections, list):
         raise ValueError(f"{name} must hold a list of detections (COCO results format)")
     for i, det in enumerate(detections):

@@ -8,7 +8,6 @@ restores keypoints, codec, normalisation and the weights' origin.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import replace
@@ -19,9 +18,10 @@ from huggingface_hub import HfApi, ModelCard, ModelCardData
 from timm.models import save_for_hf
 from torch import nn
 
-from ..factory import create_model
-from ..models.meta import PoseMeta, WeightsOrigin, weights_fingerprint
-from .download import WEIGHTS_FILE
+from ._download import WEIGHTS_FILE
+from ._factory import create_model
+from ._utils import read_json
+from .models.meta import PoseMeta, WeightsOrigin, weights_fingerprint
 
 __all__ = ["CONFIG_FILE", "convert_checkpoint", "model_card", "push_folder", "push_to_hub", "save_pretrained"]
 
@@ -169,7 +169,7 @@ def push_folder(
         raise FileNotFoundError(
             f"{folder} is not in the Hub layout: {', '.join(missing)} missing (see hrnet-zoo convert)"
         )
-    config: dict[str, Any] = json.loads((folder / CONFIG_FILE).read_text())
+    config: dict[str, Any] = read_json(folder / CONFIG_FILE, "model config")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,7 +182,9 @@ def push_folder(
                 else:
                     target.symlink_to(f.resolve())
         info = api.upload_folder(
-            repo_id=repo_id, folder_path=str(staged), revision=revision,
+            repo_id=repo_id,
+            folder_path=str(staged),
+            revision=revision,
             commit_message=f"Upload {config.get('architecture', 'model')}",
-        )  # fmt: skip
+        )
     return str(info)

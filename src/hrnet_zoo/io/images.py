@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-__all__ = ["Channels", "ImageLike", "load_image"]
+__all__ = ["Channels", "ImageLike", "load_image", "save_image"]
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
 Channels = Literal["rgb", "bgr"]
@@ -120,3 +120,8 @@ def load_image(image: ImageLike, channels: Channels = "rgb") -> Tensor:
     raise ValueError(
         f"unsupported image type {type(image).__name__}: give a file path, a PIL image, a NumPy array or a torch tensor"
     )
+
+
+def save_image(image: Tensor, path: str | os.PathLike) -> None:
+    """Save a ``(3, H, W)`` uint8 image as PNG."""
+    Image.fromarray(image.cpu().permute(1, 2, 0).numpy()).save(path, format="PNG")

@@ -1,0 +1,156 @@
+"""A run: a pose estimator over images, videos and webcams into a finished run folder (see
+:mod:`hrnet_zoo.pose.run_writer` for the files it holds).
+
+The one place that goes from inputs to a run folder: ``PoseEstimator.run`` and ``hrnet-zoo predict`` both come here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from ..io.outputs import plan_outputs, run_folder
+from .run_writer import RunWriter
+from .sources import Source, VideoReader, find_sources
+
+if TYPE_CHECKING:
+    from .predictor import PoseEstimator
+
+__all__ = ["RunInputs", "RunSummary", "run_poses"]
+
+_logger = logging.getLogger("hrnet_zoo")
+
+#: What a run reads: a path, a glob pattern or a webcam index, or a list of them (see :func:`find_sources`).
+RunInputs = str | int | os.PathLike | Sequence[str | int | os.PathLike]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run wrote.
+
+    Attributes:
+        folder: The run folder (``out_dir``, or ``out_dir-2``, ``-3``... when ``out_dir`` held an earlier run).
+        frames: Frames estimated and recorded (images count one each).
+        persons: Persons written to :attr:`results_file`.
+        results_file: ``results.json``, COCO keypoint results.
+        images_file: ``images.json``, the image table and keypoint category (a COCO file without annotations).
+        drawn: The drawn images and videos written, in input order.
+        dropped: Persons left out of :attr:`results_file` because their keypoints were not finite.
+        interrupted: The run was stopped with Ctrl-C; the files hold the frames done until then, complete.
+    """
+
+    folder: Path
+    frames: int
+    persons: int
+    results_file: Path
+    images_file: Path
+    drawn: tuple[Path, ...]
+    dropped: int = 0
+    interrupted: bool = False
+
+    def __str__(self) -> str:
+        drawn = f" and {len(self.drawn)} drawn file(s)" if self.drawn else ""
+        stopped = " (interrupted)" if self.interrupted else ""
+        return (
+            f"{self.frames} frame(s), {self.persons} person(s) -> {self.results_file}, {self.images_file.name}"
+            f"{drawn}{stopped}"
+        )
+
+
+def _frame_total(sources: Sequence[Source]) -> int | None:
+    """Frames the run will read (for the progress bar), ``None`` when a webcam or a video does not say."""
+    total = 0
+    for source in sources:
+        if source.kind == "webcam":
+            return None
+        if source.kind == "video":
+            with VideoReader(source) as reader:
+                if reader.frame_count is None:
+                    return None
+                total += reader.frame_count
+        else:
+            total += 1
+    return total
+
+
+def run_poses(
+    estimator: PoseEstimator,
+    inputs: RunInputs,
+    out_dir: str | os.PathLike = "hrnet_zoo_out",
+    *,
+    boxes: Mapping[str, object] | None = None,
+    box_format: str = "xywh",
+    batch_frames: int = 8,
+    draw: bool = True,
+    threshold: float = 0.3,
+    exist_ok: bool = False,
+    info: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> RunSummary:
+    """Estimate every person's pose in ``inputs`` and write a run folder: ``results.json``, ``images.json`` and,
+    with ``draw``, each input drawn (``<stem>_pose.png`` / ``<stem>_pose.mp4``).
+
+    Every output is checked before anything is written: none replaces an input or goes through a symbolic link,
+    and an existing file is replaced only with ``exist_ok``. Frames are streamed, so memory stays flat however long
+    a video is. Ctrl-C (the way to end a webcam run) keeps the frames done so far in complete files; any other
+    failure leaves no partial file and no folder the run created.
+
+    Args:
+        estimator: The estimator (its detector finds the persons of frames without ``boxes``).
+        inputs: Image and video files, folders, glob patterns and webcam indices (see :func:`find_sources`).
+        out_dir: The run folder; when it holds files, the first free ``out_dir-2``, ``-3``... is used instead,
+            unless ``exist_ok``.
+        boxes: Person boxes of still images, by the image's path (as found) or file name; these skip detection.
+        box_format: Format of ``boxes``: ``"xywh"`` (COCO) or ``"xyxy"``.
+        batch_frames: Frames read and detected together.
+        draw: Write the drawn images and videos.
+        threshold: Minimum joint score drawn.
+        exist_ok: Write into ``out_dir`` even when it holds files, replacing the run's own files there.
+        info: Entries added to the ``info`` of ``images.json`` (say, the model's name).
+        progress: Show a progress bar of the frames (on stderr).
+
+    Returns:
+        The :class:`RunSummary`: folder, files, frame and person counts.
+
+    Raises:
+        FileNotFoundError: An input that does not exist, an empty folder, a pattern that matches nothing.
+        hrnet_zoo.errors.OutputRefusedError: An output that may not be written (its ``reason`` says why); nothing
+            was written.
+        ValueError: An input that cannot be decoded, malformed boxes.
+
+    Example:
+        >>> summary = estimator.run(["match.mp4", "photos/"], "runs/match")
+        >>> COCO(str(summary.images_file)).loadRes(str(summary.results_file))
+    """
+    sources = find_sources(inputs if isinstance(inputs, (list, tuple)) else [inputs])
+    folder = run_folder(out_dir, exist_ok)
+    if folder != Path(out_dir):
+        _logger.info("%s holds an earlier run; writing to %s", out_dir, folder)
+    writer = RunWriter(folder, sources, estimator.keypoints, draw=draw, threshold=threshold, info=info)
+    plan_outputs(writer.outputs, [s.location for s in sources if s.kind != "webcam"], exist_ok)
+    total = _frame_total(sources) if progress else None
+    bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress or (total is not None and total < 2))
+    interrupted = False
+    try:
+        with writer, bar:
+            for frame, result in estimator.stream(sources, boxes, box_format, batch_frames):
+                writer.add(frame, result)
+                bar.update()
+    except KeyboardInterrupt:
+        interrupted = True
+    return RunSummary(
+        folder=folder,
+        frames=writer.frames,
+        persons=writer.persons,
+        results_file=writer.results_file,
+        images_file=writer.images_file,
+        drawn=tuple(writer.drawn_files),
+        dropped=writer.dropped,
+        interrupted=interrupted,
+    )
