@@ -48,7 +48,8 @@ def test_predict_offline_says_how_to_supply_weights(tmp_path, capsys, monkeypatc
     assert main(["predict", PHOTO, "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not get the weights of hrnet_w32_pose.coco_256x192" in err
-    assert "checkpoint_path=PATH" in err and "--checkpoint PATH" in err
+    assert "--checkpoint PATH" in err and "--no-pretrained" in err
+    assert not any(python in err for python in ("checkpoint_path=", "pretrained=False", "hrnet_zoo.", "dict(")), err
     weights = tmp_path / "w.safetensors"
     save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(weights))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch_hub"))  # no cached detector weights

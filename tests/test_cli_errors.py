@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,19 @@ from huggingface_hub import constants
 from safetensors.torch import save_file
 
 import hrnet_zoo
-from hrnet_zoo.cli import main
+import hrnet_zoo.deploy.export as export_module
+import hrnet_zoo_cli
+from hrnet_zoo.cli import build_parser, main
+from hrnet_zoo.deploy.export import ExportedPoseModel
+from hrnet_zoo.errors import OutputRefusedError
+from hrnet_zoo.evaluation import evaluate
+from hrnet_zoo.io.outputs import claim_run_folder
 
 from .conftest import REPO
 
 PHOTO = REPO / "examples" / "images" / "astronaut.jpg"
 ARCH = "hrnet_w18_small_pose"
+PYTHON_WORDS = ("pretrained=", "checkpoint_path", "hrnet_zoo.", "dict(", "()")
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +68,7 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
         return ["predict", *map(str, images), *options, *detector, *extra]
 
     evaluate = ["evaluate", "--coco-root", str(kites), "--split", "val", "--model", ARCH, "--checkpoint", w]
+    annotation, kite_image = kites / "annotations" / "person_keypoints_val.json", next((kites / "val").iterdir())
     return [
         (["predict", str(root / "missing.jpg")], "input file '"),
         (predict(a, out="x1", device="tpu"), "--device 'tpu' is not a device"),
@@ -95,6 +105,15 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
         ),
         (["predict", a, "--model", "hrnet_w32_pos", "--out-dir", str(root / "x10")], "did you mean hrnet_w32_pose"),
         (["evaluate", "--coco-root", str(root / "nowhere")], "does not exist"),
+        ([*evaluate, "--results", str(annotation)], "it is one of the inputs; choose another --results"),
+        ([*evaluate, "--out", str(annotation)], "it is one of the inputs; choose another --out"),
+        ([*evaluate, "--results", str(kite_image)], "it is one of the inputs; choose another --results"),
+        ([*evaluate, "--out", a], "it exists; pass --overwrite to replace it, or choose another --out"),
+        ([*evaluate, "--results", str(root / "x12.json"), "--out", str(root / "x12.json")], "two outputs"),
+        (["export", "--model", ARCH, "--checkpoint", w, "--input-size", "0", "0"], "positive multiples of 32"),
+        (["export", "--model", ARCH, "--checkpoint", w, "--input-size", "65", "49"], "--input-size 65 49"),
+        (predict(a, out="x13", weights=str(root / "o2")), "--checkpoint '" + str(root / "o2") + "' is a folder"),
+        (predict(a, out="x14", extra=("--no-pretrained",)), "drop one"),
         ([*evaluate, "--device", "cpu"], "the model predicts 17 joints but"),
         ([*evaluate, "--boxes", str(root / "no_score.json")], "must have 'image_id', 'bbox' and 'score'"),
         ([*evaluate, "--device", "tpu"], "--device 'tpu' is not a device"),
@@ -126,6 +145,8 @@ def test_every_subcommand_fails_cleanly(files, capsys, monkeypatch):
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and expected in err and "Traceback" not in err, (args, err)
+        assert not any(python in err for python in PYTHON_WORDS), (args, err)  # the command speaks flags
+        assert args[0] == "predict" or "--out-dir" not in err, (args, err)  # and only its own
     changed = [p for p, t in before.items() if not p.exists() or (p.is_file() and p.stat().st_mtime_ns != t)]
     assert changed == [], "inputs and existing files stay as they were"
     created = [p for p in root.rglob("*") if p not in before and not (p.is_dir() and p.name == "__pycache__")]
@@ -192,3 +213,136 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
         assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("error: "), out.stderr
     version = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=300)
     assert version.returncode == 0 and hrnet_zoo.__version__ in version.stdout
+
+
+def _predict_args(root: Path, out: str | Path, *extra: str) -> list[str]:
+    options = ["--model", ARCH, "--checkpoint", str(root / "w.safetensors"), "--device", "cpu", "--no-flip"]
+    return ["predict", str(root / "a.jpg"), *options, "--detector", "none", "--out-dir", str(out), *extra]
+
+
+def test_two_runs_started_together_never_share_a_folder(files, tmp_path):
+    out, count = tmp_path / "out", 8
+    start, running = threading.Barrier(count), threading.Barrier(count)
+
+    def claim(_: int) -> Path:
+        start.wait(timeout=30)
+        with claim_run_folder(out) as folder:
+            running.wait(timeout=30)  # every run holds its folder at once
+            return folder
+
+    with ThreadPoolExecutor(count) as pool:
+        folders = list(pool.map(claim, range(count)))
+    assert sorted(folders) == sorted([out, *(tmp_path / f"out-{n}" for n in range(2, count + 1))])
+    runs = tmp_path / "runs"
+    start = threading.Barrier(2)
+
+    def predict(_: int) -> int:
+        start.wait(timeout=30)
+        return main(_predict_args(files["root"], runs, "--no-draw"))
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(predict, range(2))) == [0, 0]
+    for folder in (runs, tmp_path / "runs-2"):  # each run's results complete in a folder of its own
+        assert sorted(p.name for p in folder.iterdir()) == ["images.json", "results.json"]
+        assert len(json.loads((folder / "images.json").read_text())["images"]) == 1
+
+
+def test_a_failed_claim_leaves_no_folder(tmp_path):
+    with pytest.raises(RuntimeError), claim_run_folder(tmp_path / "out"):
+        raise RuntimeError("the run broke")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty").mkdir()
+    with claim_run_folder(tmp_path / "empty") as folder:  # an empty folder the user named is used as it is
+        assert folder == tmp_path / "empty"
+
+
+def test_wrong_out_dirs_are_named_before_the_model_loads(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(files["root"])  # a folder holding files
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    nan = ("--checkpoint", str(files["root"] / "nan.safetensors"))  # refused only once the model loads
+    for out, expected in (
+        (".", "output folder '.' holds files, and has no name to number"),
+        ("/", "output folder '/' holds files"),
+        ("", "--out-dir is empty"),
+        (str(tmp_path / "dangling"), "is a symbolic link to nothing"),
+    ):
+        assert main([*_predict_args(files["root"], out), *nan]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "NaN" not in err and "empty name" not in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling"]
+
+
+def test_evaluate_refuses_its_inputs_as_output_in_the_library(files):
+    kites = files["kites"]
+    annotation = kites / "annotations" / "person_keypoints_val.json"
+    before = annotation.read_bytes()
+    estimator = hrnet_zoo.PoseEstimator(hrnet_zoo.create_model(ARCH), device="cpu")
+    for output, reason in ((annotation, "input"), (files["root"] / "a.jpg", "exists")):
+        with pytest.raises(OutputRefusedError) as refused:
+            evaluate(estimator, annotation, kites / "val", output=output)
+        assert refused.value.reason == reason and refused.value.path == output and "--" not in str(refused.value)
+    assert annotation.read_bytes() == before
+
+
+def test_export_writes_one_file_and_never_replaces_its_data_file(files, tmp_path, capsys, monkeypatch):
+    output, data = tmp_path / "m.onnx", tmp_path / "m.onnx.data"
+    data.write_text("a file of the user's")
+    args = ["export", "--model", ARCH, "--no-pretrained", "--input-size", "64", "64", "--output", str(output)]
+    assert main(args) == 0
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+        and data.read_text() == "a file of the user's"
+    )
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(output), load_external_data=False)
+    assert not any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer)
+    monkeypatch.setattr(export_module, "ONNX_PROTO_LIMIT", 1)  # as for a model over 2 GiB: weights go beside it
+    big_data = tmp_path / "big.onnx.data"
+    big_data.write_text("a file of the user's")
+    assert main([*args, "--output", str(tmp_path / "big.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to replace {big_data}: it exists; pass --overwrite to replace it" in err, err
+    assert big_data.read_text() == "a file of the user's" and not (tmp_path / "big.onnx").exists()
+
+
+def test_an_exported_program_runs_with_predict(files, tmp_path, capsys):
+    program = tmp_path / "m.pt2"
+    export_args = ["export", "--model", ARCH, "--checkpoint", str(files["root"] / "w.safetensors"), "--format", "pt2"]
+    assert main([*export_args, "--input-size", "64", "64", "--output", str(program)]) == 0
+    out = tmp_path / "out"
+    args = ["predict", str(files["root"] / "a.jpg"), "--model", str(program), "--device", "cpu", "--detector", "none"]
+    assert main([*args, "--out-dir", str(out), "--no-draw"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == 1 and len(results[0]["keypoints"]) == 17 * 3
+    assert ExportedPoseModel(program).pose_meta.input_size == (64, 64)
+
+
+def test_no_pretrained_builds_random_weights_with_a_warning(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # nothing is downloaded
+    args = ["predict", str(files["root"] / "a.jpg"), "--model", ARCH, "--no-pretrained", "--device", "cpu"]
+    assert main([*args, "--detector", "none", "--no-draw", "--out-dir", str(tmp_path / "out")]) == 0
+    assert "random weights; its results are meaningless" in capsys.readouterr().err
+    assert (tmp_path / "out" / "results.json").is_file()
+    for command in ("evaluate", "export"):
+        help_text = subprocess.run(
+            [sys.executable, "-m", "hrnet_zoo.cli", command, "--help"], capture_output=True, text=True, timeout=300
+        ).stdout
+        assert "--pretrained, --no-pretrained" in help_text, command
+
+
+def test_help_and_version_start_without_torch():
+    """The console script answers --help and --version from the standard library; their text is the full CLI's."""
+    probe = (
+        "import sys, hrnet_zoo_cli\n"
+        "try:\n    hrnet_zoo_cli.main([sys.argv[1]])\n"
+        "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'timm', 'hrnet_zoo')))"
+    )
+    for flag in ("--help", "--version"):
+        out = subprocess.run([sys.executable, "-c", probe, flag], capture_output=True, text=True, check=True).stdout
+        assert out.strip().endswith("[]"), out
+    parser, commands = hrnet_zoo_cli.top_level_parser()
+    for name, text in hrnet_zoo_cli.COMMANDS.items():
+        commands.add_parser(name, help=text)
+    assert parser.format_help() == build_parser().format_help()
+    assert hrnet_zoo_cli.package_version() == hrnet_zoo.__version__

@@ -15,7 +15,7 @@ from torchvision.ops import box_iou
 
 import hrnet_zoo
 from hrnet_zoo import PoseEstimator
-from hrnet_zoo.errors import WeightsUnavailableError
+from hrnet_zoo.errors import CheckpointMismatchError, WeightsUnavailableError
 from hrnet_zoo.io.images import load_image
 from hrnet_zoo.pose import DETECTORS, PersonDetector, detect_persons
 from hrnet_zoo.pose import detect as detect_module
@@ -162,7 +162,9 @@ def test_bad_detector_checkpoints_are_named(tmp_path, ssdlite_checkpoint):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"could not read checkpoint .*junk\.pth"):
         PersonDetector(LIGHT, checkpoint=tmp_path / "junk.pth")
-    with pytest.raises(ValueError, match="is not a fasterrcnn_mobilenet_v3_large_320_fpn checkpoint"):
+    with pytest.raises(
+        CheckpointMismatchError, match="does not fit the fasterrcnn_mobilenet_v3_large_320_fpn detector"
+    ):
         PersonDetector("fasterrcnn_mobilenet_v3_large_320_fpn", checkpoint=ssdlite_checkpoint)
     assert set(DETECTORS) <= set(torchvision.models.list_models(torchvision.models.detection))
 

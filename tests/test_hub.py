@@ -126,9 +126,15 @@ def test_upstream_hash_mismatch(server, monkeypatch, source_model):
 
 
 def test_upstream_checkpoint_of_another_architecture(server, monkeypatch):
+    """A file that does not fit is removed from the cache, the next source is tried; with none left, the error
+    names each source's reason (and a mismatch when every source's file was readable but unfit)."""
     other = hrnet_zoo.create_model("hrnet_w18_pose")
-    register(monkeypatch, server, openmmlab_bytes(other))
-    with pytest.raises(CheckpointMismatchError, match="nothing was loaded"):
+    cfg = register(monkeypatch, server, openmmlab_bytes(other))
+    with pytest.raises(WeightsUnavailableError, match=r"upstream .*: CheckpointMismatchError: .* nothing was loaded"):
+        hrnet_zoo.create_model(ARCH, pretrained=True)
+    assert not list((cache_dir() / "upstream").glob("*.safetensors"))
+    monkeypatch.setitem(PRETRAINED_CFGS, ARCH, replace(cfg, hf_hub_id=None))
+    with pytest.raises(CheckpointMismatchError, match="no weights of hrnet_w18_small_pose fit the model"):
         hrnet_zoo.create_model(ARCH, pretrained=True)
 
 
@@ -167,8 +173,10 @@ def test_hf_hub_model_in_the_package_layout(server, source_model, tmp_path):
 
 
 def test_cache_dir_is_honoured(server, monkeypatch, source_model, tmp_path):
-    register(monkeypatch, server, openmmlab_bytes(source_model))
-    server.files[f"/{REPO_ID}/model.safetensors"] = save(source_model.state_dict())
+    cfg = register(monkeypatch, server, openmmlab_bytes(source_model))
+    hub_file = save(source_model.state_dict())
+    monkeypatch.setitem(PRETRAINED_CFGS, ARCH, replace(cfg, hf_hub_sha256=hashlib.sha256(hub_file).hexdigest()))
+    server.files[f"/{REPO_ID}/model.safetensors"] = hub_file
     model = hrnet_zoo.create_model(ARCH, pretrained=True, cache_dir=tmp_path / "mine")
     assert same_weights(model, source_model)
     assert list((tmp_path / "mine").rglob("model.safetensors"))

@@ -174,6 +174,7 @@ def test_run_folders_are_never_reused(tmp_path):
     assert run_folder(tmp_path / "out") == tmp_path / "out"  # empty: used
     (tmp_path / "out" / "results.json").write_text("[]")
     (tmp_path / "out-2").mkdir()
+    (tmp_path / "out-2" / "results.json").write_text("[]")
     assert run_folder(tmp_path / "out") == tmp_path / "out-3"
     assert run_folder(tmp_path / "out", exist_ok=True) == tmp_path / "out"
 

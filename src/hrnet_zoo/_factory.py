@@ -4,7 +4,6 @@ errors and checkpoints of any known layout."""
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,12 @@ import timm
 from timm.models import split_model_name_tag
 from torch import nn
 
+from ._download import download_hub_file
 from ._utils import read_json
+from .errors import ModelConfigError
 from .models import pose_hrnet
 from .models._weights import load_weights_file
+from .models.meta import PoseMeta
 from .models.pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
 __all__ = ["create_model", "get_pretrained_cfg", "is_model", "list_models", "list_pretrained"]
@@ -60,20 +62,73 @@ def _unknown_name_error(name: str) -> ValueError:
     return ValueError(f"unknown model {name!r}{hint} See hrnet_zoo.list_models() for all names")
 
 
-def _check_name(model_name: object) -> None:
+def _config_file(model_name: str, cache: str | os.PathLike | None) -> tuple[Path, str]:
+    """The ``config.json`` of a ``local-dir:`` or ``hf-hub:`` model (downloaded or cached), and how errors name it."""
+    if model_name.startswith("local-dir:"):
+        path = Path(model_name[len("local-dir:") :]) / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} does not exist: 'local-dir:' expects a folder written by hrnet_zoo.save_pretrained "
+                "(config.json + model.safetensors)"
+            )
+        return path, str(path)
+    repo = model_name[len("hf-hub:") :]
+    return download_hub_file(repo, "config.json", cache=cache), f"hf-hub:{repo}/config.json"
+
+
+def _check_config(config: object, where: str) -> None:
+    """Check that a ``config.json`` (``where`` names it) builds an hrnet_zoo model as it describes, before timm
+    builds anything.
+
+    Raises:
+        ModelConfigError: Another architecture, ``keypoints`` outside ``model_args.pose_meta``, malformed pose
+            metadata (NaN normalisation, ...), or a head size (``num_classes``) other than its keypoints'.
+    """
+    if not isinstance(config, dict):
+        raise ModelConfigError(f"{where} must hold a JSON object", config=where, field="architecture")
+    arch = config.get("architecture")
+    if arch not in list_models():
+        raise ModelConfigError(
+            f"{where} names the architecture {arch!r}, which is not an hrnet_zoo model (one of "
+            f"{', '.join(list_models())}); other architectures load with timm.create_model",
+            config=where,
+            field="architecture",
+        )
+    model_args = config.get("model_args") or {}
+    if "keypoints" in config or "keypoints" in model_args:
+        raise ModelConfigError(
+            f"{where} has a 'keypoints' field outside model_args.pose_meta; hrnet_zoo reads the keypoints (names, "
+            "skeleton, flip pairs, sigmas) from model_args.pose_meta.keypoints, as hrnet_zoo.save_pretrained writes "
+            "them",
+            config=where,
+            field="keypoints",
+        )
+    if "pose_meta" not in model_args:
+        return  # a config written by other tools (timm's save_for_hf): timm's pretrained_cfg describes the model
+    try:
+        meta = PoseMeta.from_dict(model_args["pose_meta"])
+    except (ValueError, TypeError, AttributeError) as err:
+        field = "model_args.pose_meta"
+        raise ModelConfigError(f"{where}: {field}: {err}", config=where, field=field) from err
+    num_classes = config.get("num_classes", meta.num_joints)
+    if num_classes != meta.num_joints:
+        raise ModelConfigError(
+            f"{where} declares {meta.num_joints} keypoints in model_args.pose_meta but num_classes={num_classes} "
+            "(the heatmaps its head predicts); they must agree",
+            config=where,
+            field="num_classes",
+        )
+
+
+def _check_name(model_name: object, cache: str | os.PathLike | None = None) -> None:
     if not isinstance(model_name, str) or not model_name:
         raise ValueError(
             f"model_name must be a model name such as 'hrnet_w32_pose', got {model_name!r}; see hrnet_zoo.list_models()"
         )
-    if model_name.startswith("local-dir:"):
-        folder = Path(model_name[len("local-dir:") :])
-        if not (folder / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{folder / 'config.json'} does not exist: 'local-dir:' expects a folder written "
-                "by hrnet_zoo.save_pretrained (config.json + model.safetensors)"
-            )
-        read_json(folder / "config.json", "model config")
-    elif not model_name.startswith(_SOURCES) and not is_model(model_name):
+    if model_name.startswith(_SOURCES):
+        path, where = _config_file(model_name, cache)
+        _check_config(read_json(path, "model config"), where)
+    elif not is_model(model_name):
         raise _unknown_name_error(model_name)
 
 
@@ -107,21 +162,17 @@ def create_model(
 
     Raises:
         ValueError: Unknown name (with close matches), or a checkpoint that does not fit (nothing loaded).
+        ModelConfigError: A ``local-dir:`` or ``hf-hub:`` ``config.json`` that does not describe an hrnet_zoo
+            model (nothing built).
+        WeightsUnavailableError: The ``config.json`` or weights of an ``hf-hub:`` model could not be had (the
+            message names the repository, and offline mode when it applies).
 
     Example:
         >>> model = hrnet_zoo.create_model("hrnet_w32_pose.coco_256x192", pretrained=True).eval()
         >>> heatmaps = model(torch.randn(1, 3, 256, 192))  # (1, 17, 64, 48)
     """
-    _check_name(model_name)
-    try:
-        model = timm.create_model(model_name, pretrained=pretrained, **kwargs)
-    except json.JSONDecodeError as err:  # an hf-hub: repository whose config.json is not JSON
-        raise ValueError(f"the config.json of {model_name} is not valid JSON ({err})") from err
-    except RuntimeError as err:
-        if str(err).startswith("Unknown model"):  # a config.json naming an architecture hrnet_zoo does not have
-            hint = "see hrnet_zoo.list_models()"
-            raise ValueError(f"{model_name} names an unknown architecture ({err}); {hint}") from err
-        raise
+    _check_name(model_name, kwargs.get("cache_dir"))
+    model = timm.create_model(model_name, pretrained=pretrained, **kwargs)
     if checkpoint_path is not None:
         # A new head is kept only when asked for by joints (num_classes follows timm: the file must fit).
         load_weights_file(model, checkpoint_path, reset_head="num_joints" in kwargs or "keypoints" in kwargs)

@@ -7,7 +7,6 @@ exceptions carry into advice about the flags.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,31 +14,42 @@ from pathlib import Path
 
 import torch
 
+from hrnet_zoo_cli import COMMANDS, top_level_parser
+
 from . import __version__
 from ._download import WEIGHTS_FILE
 from ._factory import create_model, get_pretrained_cfg, list_models, list_pretrained
 from ._utils import default_device, read_json
-from .deploy.export import export_onnx, export_program
+from .deploy.export import ExportedPoseModel, check_input_size, export_onnx, needs_external_data, save_program
 from .deploy.onnx_model import OnnxPoseModel
 from .deploy.optimize import optimize_for_inference
 from .deploy.quantize import quantize
 from .errors import CheckpointMismatchError, OutputRefusedError, WeightsUnavailableError
 from .evaluation import evaluate, find_coco_split, format_stats
 from .hub import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
-from .io.outputs import check_output_dir, plan_outputs, write_json
+from .io.outputs import check_output_dir, claim_run_folder, plan_outputs, write_json
 from .models.pretrained import TASKS
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
-from .pose.predictor import PoseEstimator, given_boxes
-from .pose.sources import IMAGE_SUFFIXES, find_sources
+from .pose.predictor import PoseEstimator
+from .pose.sources import IMAGE_SUFFIXES, GivenBoxes, Source, find_sources
 
 __all__ = ["build_parser", "main"]
 
-#: Per subcommand that writes files: the flag that allows replacing them, and the one that names where they go.
+#: Per subcommand that writes files: the flag that allows replacing them, and the ones that name where they go.
 _OUTPUT_FLAGS = {
-    "predict": ("--exist-ok", "--out-dir"),
-    "export": ("--overwrite", "--output"),
-    "convert": ("--overwrite", "out_dir"),
+    "predict": ("--exist-ok", ("out_dir",)),
+    "evaluate": ("--overwrite", ("results", "out")),
+    "export": ("--overwrite", ("output",)),
+    "convert": ("--overwrite", ("out_dir",)),
 }
+#: Python spellings in library messages, and what a user of the command types instead.
+_PYTHON_WORDS = {
+    "pretrained_cfg_overlay=dict(file=PATH)": "--checkpoint PATH",
+    "checkpoint_path=PATH": "--checkpoint PATH",
+    "hrnet_zoo.list_pretrained()": "hrnet-zoo list --pretrained",
+    "hrnet_zoo.list_models()": "hrnet-zoo list",
+}
+_logger = logging.getLogger("hrnet_zoo")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -89,16 +99,29 @@ def _device(name: str | None) -> torch.device:
     return device
 
 
+#: Exported files ``--model`` runs, by suffix: ONNX Runtime (fp32 or int8) and ``torch.export`` programs.
+_EXPORTED = {".onnx": OnnxPoseModel, ".pt2": ExportedPoseModel}
+
+
 def _create_model(args: argparse.Namespace) -> torch.nn.Module:
-    """``--model`` with the weights of ``--checkpoint``, or its pretrained weights when none is given; an ``.onnx``
-    file (fp32 or int8, from ``hrnet-zoo export``) runs with ONNX Runtime."""
-    if args.model.endswith(".onnx"):
+    """``--model`` with the weights of ``--checkpoint``, its pretrained weights, or random ones with
+    ``--no-pretrained``; an exported ``.onnx`` or ``.pt2`` file (from ``hrnet-zoo export``) runs as it is."""
+    runner = _EXPORTED.get(Path(args.model).suffix)
+    if runner is not None:
         if args.checkpoint is not None:
-            raise ValueError(f"--model {args.model!r} is an ONNX file with its weights: drop --checkpoint")
-        return OnnxPoseModel(args.model)
-    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
-        raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
-    return create_model(args.model, pretrained=args.checkpoint is None, checkpoint_path=args.checkpoint)
+            raise ValueError(f"--model {args.model!r} is an exported file with its weights: drop --checkpoint")
+        return runner(args.model)
+    if args.checkpoint is not None:
+        if not args.pretrained:
+            raise ValueError("--no-pretrained asks for random weights, --checkpoint for a file's: drop one")
+        if Path(args.checkpoint).is_dir():
+            raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} is a folder; give the weights file in it")
+        if not Path(args.checkpoint).is_file():
+            raise FileNotFoundError(f"--checkpoint {args.checkpoint!r} does not exist")
+    elif not args.pretrained:
+        _logger.warning("--no-pretrained: %s has random weights; its results are meaningless", args.model)
+    pretrained = args.pretrained and args.checkpoint is None
+    return create_model(args.model, pretrained=pretrained, checkpoint_path=args.checkpoint)
 
 
 def _calibration_images(folder: str) -> list[Path]:
@@ -119,10 +142,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.detector_checkpoint is not None and args.detector == "none":
         raise ValueError("--detector-checkpoint needs a --detector; drop it or name the detector it belongs to")
     boxes = _load_boxes(args.boxes)
+    GivenBoxes(boxes, sources)  # keys naming no input are reported before any weights load
     device = _device(args.device)
+    if not args.out_dir:
+        raise ValueError("--out-dir is empty: name the run folder")
+    with claim_run_folder(args.out_dir, args.exist_ok) as folder:  # before the weights load: two runs never share
+        return _predict(args, sources, boxes, device, folder)
+
+
+def _predict(
+    args: argparse.Namespace, sources: list[Source], boxes: dict[str, object] | None, device: torch.device, folder: Path
+) -> int:
     model = _create_model(args)
     detector = None  # no detector weights are needed when --boxes covers every input
-    if args.detector != "none" and any(given_boxes(boxes, source) is None for source in sources):
+    if args.detector != "none" and not all(map(GivenBoxes(boxes, sources).covers, sources)):
         detector = PersonDetector(
             args.detector, checkpoint=args.detector_checkpoint, score_threshold=args.detection_threshold, device=device
         )
@@ -131,13 +164,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
     summary = estimator.run(
         args.inputs,
-        args.out_dir,
+        folder,
         boxes=boxes,
         box_format=args.box_format,
         batch_frames=args.batch_frames,
         draw=args.draw,
         threshold=args.threshold,
-        exist_ok=args.exist_ok,
+        exist_ok=True,  # the folder claimed for this run above (or, with --exist-ok, the one named)
+        skip_bad=args.skip_bad,
         info={"model": args.model, "detector": args.detector if detector else None, "version": __version__},
         progress=True,
     )
@@ -150,9 +184,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     annotation, images = find_coco_split(args.coco_root, args.split)
+    inputs = [annotation, *([args.boxes] if args.boxes else []), *images.iterdir()]
+    plan_outputs([Path(p) for p in (args.results, args.out) if p], inputs, args.overwrite)  # before any inference
     device = _device(args.device)
     estimator = PoseEstimator(_create_model(args), device=device, flip_test=args.flip, decoder=args.decoder)
-    report = evaluate(estimator, annotation, images, detections=args.boxes, output=args.results)
+    report = evaluate(
+        estimator, annotation, images, detections=args.boxes, output=args.results, overwrite=args.overwrite
+    )
     print(format_stats(report["stats"]))
     if args.out:
         write_json(Path(args.out), {"model": args.model, "split": args.split, **report["stats"]})
@@ -182,8 +220,18 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_size(values: list[int] | None) -> tuple[int, int] | None:
+    """``--input-size H W``, checked before any weights load."""
+    if values is None:
+        return None
+    try:
+        return check_input_size(tuple(values))
+    except ValueError as err:
+        raise ValueError(f"--input-size {values[0]} {values[1]}: {err}") from err
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    size = tuple(args.input_size) if args.input_size else None
+    size = _input_size(args.input_size)
     if args.int8 and (args.format != "onnx" or args.calibration is None):
         raise ValueError("--int8 writes an ONNX model and needs --calibration DIR (a folder of person images)")
     suffix = "onnx" if args.format == "onnx" else "pt2"
@@ -198,10 +246,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.optimize:
         model = optimize_for_inference(model, channels_last=False)
     if args.format == "onnx":
+        data = [output.with_name(output.name + ".data")] if needs_external_data(model) else []
+        plan_outputs(data, [args.checkpoint] if args.checkpoint else [], args.overwrite)  # the weights beside it
         export_onnx(model, output, size)
     else:
-        torch.export.save(export_program(model, size), str(output))
-    print(f"wrote {output} (dynamic batch dimension)")
+        save_program(model, output, size)
+    print(f"wrote {output} (dynamic batch dimension; run it with --model {output})")
     return 0
 
 
@@ -215,15 +265,21 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _model_options(default: str | None) -> argparse.ArgumentParser:
-    """``--model`` (required when it has no default) and ``--checkpoint``."""
+    """``--model`` (required when it has no default), ``--checkpoint`` and ``--pretrained/--no-pretrained``."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
         "--model",
         default=default,
         required=default is None,
-        help="model name, arch.tag, local-dir:PATH or hf-hub:REPO (predict, evaluate: or an exported .onnx file)",
+        help="model name, arch.tag, local-dir:PATH or hf-hub:REPO (predict, evaluate: or an exported .onnx/.pt2)",
     )
     options.add_argument("--checkpoint", help="local .safetensors/.pth weights instead of the pretrained ones")
+    options.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="load the model's pretrained weights; --no-pretrained builds random ones, for smoke tests only",
+    )
     return options
 
 
@@ -243,7 +299,12 @@ def _add_predict_options(p: argparse.ArgumentParser) -> None:
         metavar="input",
         help="image or video files, folders, glob patterns ('shots/*.jpg') or a webcam index (0)",
     )
-    p.add_argument("--boxes", help="JSON mapping image paths or file names to person boxes (skips detection)")
+    p.add_argument(
+        "--boxes",
+        help="JSON mapping inputs (path or file name) to person boxes, which skip detection; for a video one list for "
+        "every frame, or {frame index: boxes}",
+    )
+    p.add_argument("--skip-bad", action="store_true", help="skip damaged images, videos and frames with a warning")
     p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes")
     p.add_argument(
         "--detector",
@@ -269,30 +330,25 @@ def _add_predict_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hrnet-zoo``."""
-    parser = argparse.ArgumentParser(prog="hrnet-zoo", description="HRNet human pose estimation models.")
-    parser.add_argument("--version", action="version", version=f"hrnet-zoo {__version__}")
-    add = functools.partial(
-        parser.add_subparsers(dest="command", required=True).add_parser, formatter_class=_HelpFormatter
-    )
+    parser, commands = top_level_parser()
+
+    def add(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=COMMANDS[name], formatter_class=_HelpFormatter, **kwargs)
+
     model, inference = _model_options("hrnet_w32_pose"), _inference_options()
     overwrite = argparse.ArgumentParser(add_help=False)
     overwrite.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
-    p = add("list", help="list the zoo by task (body, wholebody, face, hand, animal, fashion) with each tag's metric")
+    p = add("list")
     p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
     p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
     p.set_defaults(func=_cmd_list)
 
-    p = add(
-        "predict",
-        parents=[model, inference],
-        help="estimate every person's pose in images, videos or a webcam; writes COCO results "
-        "(results.json, images.json) and drawn images/videos into a new run folder",
-    )
+    p = add("predict", parents=[model, inference])
     _add_predict_options(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = add("evaluate", parents=[model, inference], help="COCO keypoint AP with the original test protocol")
+    p = add("evaluate", parents=[model, inference, overwrite])
     p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
     p.add_argument("--split", default="val2017")
     p.add_argument("--boxes", help="person detections (COCO results JSON); ground-truth boxes otherwise")
@@ -300,22 +356,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the statistics JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = add("export", parents=[_model_options(None), overwrite], help="export to ONNX or torch.export (.pt2)")
+    p = add("export", parents=[_model_options(None), overwrite])
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
     p.add_argument("--output", help="output file (default: MODEL.onnx / MODEL.pt2)")
-    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the tag's input size")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="positive multiples of 32 (default: the tag's input size)",
+    )
     p.add_argument("--optimize", action="store_true", help="fold BatchNorm into the convolutions first")
     p.add_argument("--int8", action="store_true", help="post-training int8 quantization (ONNX Runtime)")
     p.add_argument("--calibration", help="with --int8: folder of images, each taken as one person to calibrate on")
     p.set_defaults(func=_cmd_export)
 
-    p = add("convert", parents=[overwrite], help="convert an original or OpenMMLab checkpoint to the Hub layout")
+    p = add("convert", parents=[overwrite])
     p.add_argument("src", help="checkpoint file (.pth or .safetensors)")
     p.add_argument("out_dir", help="output folder")
     p.add_argument("--model", required=True, help="architecture or arch.tag the checkpoint belongs to")
     p.set_defaults(func=_cmd_convert)
 
-    p = add("push", help="upload a converted folder to the Hugging Face Hub")
+    p = add("push")
     p.add_argument("folder", help="folder written by 'hrnet-zoo convert'")
     p.add_argument("repo_id", help="Hub repository, e.g. my-org/hrnet_w32_pose.coco_256x192")
     p.add_argument("--private", action="store_true")
@@ -324,18 +386,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _advice(err: Exception, command: str) -> str | None:
+def _flag(args: argparse.Namespace, dest: str) -> str:
+    """How the user spelled the argument stored in ``dest``: ``--out-dir``, or ``out_dir`` for a positional one."""
+    positional = args.command == "convert" and dest == "out_dir"
+    return dest if positional else "--" + dest.replace("_", "-")
+
+
+def _output_flag(err: OutputRefusedError, args: argparse.Namespace, dests: tuple[str, ...]) -> str:
+    """The argument that named the refused path (the first, when none names it exactly)."""
+    named = [
+        d
+        for d in dests
+        if getattr(args, d, None) and err.path in (Path(getattr(args, d)), Path(getattr(args, d)).parent)
+    ]
+    return _flag(args, (named or dests)[0])
+
+
+def _message(err: Exception, args: argparse.Namespace) -> str:
+    """The library's message in the command's words: the facts it carries, advice as flags, never Python."""
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.strerror}: {err.filename}"
+    if isinstance(err, WeightsUnavailableError) and err.kind == "pose" and not (err.hf_hub_id or err.url):
+        return f"{err.name} has no pretrained weights"
+    message = str(err)
+    for python, words in _PYTHON_WORDS.items():
+        message = message.replace(python, words)
+    return message
+
+
+def _advice(err: Exception, args: argparse.Namespace) -> str | None:
     """The flags that address ``err``, from the facts it carries (library messages name no flags)."""
-    if isinstance(err, OutputRefusedError) and command in _OUTPUT_FLAGS:
-        replace, where = _OUTPUT_FLAGS[command]
+    if isinstance(err, OutputRefusedError) and args.command in _OUTPUT_FLAGS:
+        replace, dests = _OUTPUT_FLAGS[args.command]
+        where = _output_flag(err, args, dests)
         if err.reason == "exists":
             return f"pass {replace} to replace it, or choose another {where}"
-        if err.reason in ("input", "not_a_folder"):
+        if err.reason in ("input", "not_a_folder", "symlink"):
             return f"choose another {where}"
     if isinstance(err, WeightsUnavailableError):
         if err.kind == "detector":
             return "pass the file with --detector-checkpoint PATH, or person boxes with --boxes to skip detection"
-        return "pass the downloaded file with --checkpoint PATH"
+        if err.file == "config.json":  # an hf-hub: model's configuration
+            return "or pass a folder written by 'hrnet-zoo convert' as --model local-dir:PATH"
+        if not (err.hf_hub_id or err.url):
+            return "pass weights with --checkpoint PATH, or --no-pretrained for random weights (smoke tests only)"
+        return "pass the downloaded file with --checkpoint PATH, or --no-pretrained for random weights"
     if isinstance(err, CheckpointMismatchError) and err.checkpoint_joints is not None:
         return f"these weights predict {err.checkpoint_joints} joints: name the --model they were made for"
     return None
@@ -344,17 +439,15 @@ def _advice(err: Exception, command: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hrnet-zoo``; returns the exit status (2 for a user error, with one message)."""
     args = build_parser().parse_args(argv)
-    logger = logging.getLogger("hrnet_zoo")  # say which source served the weights, and other notices
-    if not logger.handlers:
+    if not _logger.handlers:  # say which source served the weights, and other notices
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        _logger.addHandler(handler)
+        _logger.setLevel(logging.INFO)
     try:
         return args.func(args)
     except (ValueError, OSError, WeightsUnavailableError) as err:  # user errors: bad files, arguments, weights
-        message = str(err) if not isinstance(err, OSError) or not err.filename else f"{err.strerror}: {err.filename}"
-        advice = _advice(err, args.command)
+        message, advice = _message(err, args), _advice(err, args)
         separator = "\n  - hrnet-zoo: " if "\n" in message else "; "  # a listed message gets the advice as a list item
         print(f"error: {message}" + (f"{separator}{advice}" if advice else ""), file=sys.stderr)
         return 2

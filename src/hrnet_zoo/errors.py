@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["CheckpointMismatchError", "OutputRefusedError", "WeightsUnavailableError"]
+__all__ = ["CheckpointMismatchError", "ModelConfigError", "OutputRefusedError", "WeightsUnavailableError"]
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -21,6 +21,8 @@ class WeightsUnavailableError(RuntimeError):
         url: The upstream file tried, if any.
         cache_path: Where a copied file would be found, if the source has such a place.
         kind: ``"pose"`` or ``"detector"`` weights.
+        file: The file that could not be had, when one file was asked for (``model.safetensors``,
+            ``config.json``).
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class WeightsUnavailableError(RuntimeError):
         url: str | None = None,
         cache_path: str | os.PathLike | None = None,
         kind: Literal["pose", "detector"] = "pose",
+        file: str | None = None,
     ) -> None:
         super().__init__(message)
         self.name = name
@@ -39,6 +42,7 @@ class WeightsUnavailableError(RuntimeError):
         self.url = url
         self.cache_path = None if cache_path is None else Path(cache_path)
         self.kind = kind
+        self.file = file
 
 
 class CheckpointMismatchError(ValueError):
@@ -62,6 +66,20 @@ class CheckpointMismatchError(ValueError):
         self.source = source
         self.checkpoint_joints = checkpoint_joints
         self.model_joints = model_joints
+
+
+class ModelConfigError(ValueError):
+    """A model's ``config.json`` (``local-dir:`` or ``hf-hub:``) cannot build an hrnet_zoo model; nothing was built.
+
+    Attributes:
+        config: The file, or ``hf-hub:org/name/config.json``.
+        field: The field at fault (``architecture``, ``keypoints``, ``model_args.pose_meta``, ``num_classes``).
+    """
+
+    def __init__(self, message: str, *, config: str, field: str) -> None:
+        super().__init__(message)
+        self.config = config
+        self.field = field
 
 
 #: Why an output path was refused.

@@ -48,6 +48,20 @@ def _meta_to_publish(model: nn.Module) -> PoseMeta:
     return replace(meta, origin=origin.derived(fingerprint) if origin else WeightsOrigin(fingerprint=fingerprint))
 
 
+def _cfg_to_publish(model: nn.Module, origin: WeightsOrigin | None) -> dict[str, Any]:
+    """timm's configuration of ``model`` claiming only what is true of its weights: the tag and its origin page
+    when they are the tag's unchanged weights, and the license of the weights (or of the weights they came from)."""
+    cfg = dict(model.pretrained_cfg)
+    tag_name = f"{cfg.get('architecture')}.{cfg.get('tag') or ''}".rstrip(".")
+    if origin is None or origin.name != tag_name:
+        for key in ("tag", "origin_url", "hf_hub_id", "url"):
+            cfg.pop(key, None)
+    cfg.pop("license", None)
+    if origin is not None and origin.license:
+        cfg["license"] = origin.license
+    return cfg
+
+
 def _weights_section(origin: WeightsOrigin | None) -> str:
     if origin is not None and origin.name:
         lines = [f"These are the weights of `{origin.name}`, unchanged" + (f" ({origin.url})." if origin.url else ".")]
@@ -118,19 +132,26 @@ def save_pretrained(model: nn.Module, out_dir: str | os.PathLike) -> Path:
     """Write ``model`` in the Hub layout: ``model.safetensors``, ``config.json`` and ``README.md`` (model card).
 
     Uses timm's ``save_for_hf``; ``config.json`` holds ``model_args.pose_meta`` (keypoints, codec, normalisation,
-    weights origin), so the folder rebuilds the same model through ``create_model("local-dir:PATH")``.
+    weights origin), so the folder rebuilds the same model through ``create_model("local-dir:PATH")``. Its
+    ``pretrained_cfg`` names a tag, origin and license only when they are true of the weights saved (untrained
+    weights claim none).
     """
     out = Path(out_dir)
     meta = _meta_to_publish(model)
     recorded = getattr(model, "_model_args", {})
     model._model_args = {k: v for k, v in recorded.items() if k not in _META_ARGS}
-    save_for_hf(
-        model,
-        str(out),
-        model_config={"library": _LIBRARY},
-        model_args={"pose_meta": meta.to_dict()},
-        safe_serialization=True,
-    )
+    loaded_cfg = model.pretrained_cfg
+    model.pretrained_cfg = _cfg_to_publish(model, meta.origin)  # what save_for_hf writes as pretrained_cfg
+    try:
+        save_for_hf(
+            model,
+            str(out),
+            model_config={"library": _LIBRARY},
+            model_args={"pose_meta": meta.to_dict()},
+            safe_serialization=True,
+        )
+    finally:
+        model.pretrained_cfg = loaded_cfg
     model_card(model, meta).save(out / CARD_FILE)
     return out
 

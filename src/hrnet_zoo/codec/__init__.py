@@ -27,11 +27,12 @@ from .decoding import (
 )
 from .encoding import encode_heatmaps
 from .heatmap_codec import HEATMAP_STRIDE, HeatmapCodec
-from .transform import MAX_BOX_SIDE, TopDownTransform
+from .transform import MAX_BOX_SIDE, MIN_BOX_SIDE, TopDownTransform
 
 __all__ = [
     "HEATMAP_STRIDE",
     "MAX_BOX_SIDE",
+    "MIN_BOX_SIDE",
     "PIXEL_STD",
     "HeatmapCodec",
     "TopDownTransform",

@@ -22,10 +22,12 @@ from torchvision.ops import box_convert
 from .affine import apply_affine, box_to_center_scale, crop_affine
 from .heatmap_codec import HeatmapCodec
 
-__all__ = ["MAX_BOX_SIDE", "TopDownTransform"]
+__all__ = ["MAX_BOX_SIDE", "MIN_BOX_SIDE", "TopDownTransform"]
 
 #: Largest box side accepted, in pixels: far beyond any photograph, small enough to keep the crop arithmetic exact.
 MAX_BOX_SIDE = 1e6
+#: Smallest box side accepted, in pixels: a crop of less than a pixel shows no person (and its matrix degenerates).
+MIN_BOX_SIDE = 1.0
 #: The original's enlargement of each person box.
 BOX_PADDING = 1.25
 
@@ -82,8 +84,9 @@ class TopDownTransform:
             image_index: Names the image in error messages (``"box 1 of image 3 is empty"``).
 
         Raises:
-            ValueError: Not numbers of shape ``(P, 4)``, non-finite or huge values, an empty box, a box outside
-                the image, or an unknown ``box_format`` (the message names the box).
+            ValueError: Not numbers of shape ``(P, 4)``, non-finite or huge values, an empty box or one with a
+                side below :data:`MIN_BOX_SIDE`, a box outside the image, or an unknown ``box_format`` (the message
+                names the box).
         """
         if box_format not in ("xywh", "xyxy"):
             raise ValueError(f"box_format must be 'xywh' or 'xyxy', got {box_format!r}")
@@ -115,6 +118,11 @@ class TopDownTransform:
         for p, (x0, y0, x1, y1) in enumerate(xyxy.tolist()):
             if not (x1 > x0 and y1 > y0):
                 raise ValueError(f"box {p}{of} is empty: {[x0, y0, x1, y1]} (xyxy); width and height must be > 0")
+            if min(x1 - x0, y1 - y0) < MIN_BOX_SIDE:
+                raise ValueError(
+                    f"box {p}{of} is too small: {x1 - x0:g}x{y1 - y0:g} pixels ({[x0, y0, x1, y1]} xyxy); width and "
+                    f"height must be at least {MIN_BOX_SIDE:g} pixel"
+                )
             if image_size is not None:
                 height, width = image_size
                 if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:

@@ -7,17 +7,28 @@ Example:
     >>> int8 = deploy.quantize(model, calibration_images, "w32_int8.onnx")
 """
 
-from .export import export_onnx, export_program
+from .export import (
+    ExportedPoseModel,
+    check_input_size,
+    export_onnx,
+    export_program,
+    needs_external_data,
+    save_program,
+)
 from .onnx_model import OnnxPoseModel
 from .optimize import fold_batch_norms, optimize_for_inference
 from .quantize import calibration_crops, quantize
 
 __all__ = [
+    "ExportedPoseModel",
     "OnnxPoseModel",
     "calibration_crops",
+    "check_input_size",
     "export_onnx",
     "export_program",
     "fold_batch_norms",
+    "needs_external_data",
     "optimize_for_inference",
     "quantize",
+    "save_program",
 ]

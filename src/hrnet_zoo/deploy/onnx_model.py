@@ -90,9 +90,10 @@ class OnnxPoseModel(nn.Module):
 
 
 def store_pose_meta(path: str | os.PathLike, meta: PoseMeta, precision: str = "fp32") -> None:
-    """Write ``meta`` and the weights' ``precision`` into the metadata of the ONNX file at ``path``."""
+    """Write ``meta`` and the weights' ``precision`` into the metadata of the ONNX file at ``path`` (weights kept in
+    an external data file stay there)."""
     onnx, _ = onnx_modules()
-    model = onnx.load(str(path))
+    model = onnx.load(str(path), load_external_data=False)
     for key, value in ((POSE_META_KEY, json.dumps(meta.to_dict())), (PRECISION_KEY, precision)):
         entry = next((p for p in model.metadata_props if p.key == key), None) or model.metadata_props.add()
         entry.key, entry.value = key, value

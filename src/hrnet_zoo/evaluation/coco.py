@@ -13,8 +13,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .._utils import coco_keypoint_result
+from ..codec import MIN_BOX_SIDE
 from ..io.coco_files import read_coco_keypoints, read_detections
-from ..io.outputs import finite_records, write_json
+from ..io.outputs import finite_records, plan_outputs, write_json
 from ..pose.predictor import PoseEstimator
 from .metrics import COCO_STAT_NAMES, coco_keypoint_ap, oks_nms, rescore
 
@@ -41,7 +42,8 @@ def find_coco_split(coco_root: str | os.PathLike, split: str = "val2017") -> tup
 def _boxes_per_image(
     annotations: dict[str, Any], detections: list[dict[str, Any]] | None, score_threshold: float
 ) -> dict[int, list[tuple[list[float], float]]]:
-    """``image_id -> [(xywh box, box score)]`` from a detection file, or from the ground truth (score 1)."""
+    """``image_id -> [(xywh box, box score)]`` from a detection file, or from the ground truth (score 1); boxes
+    with a side under :data:`~hrnet_zoo.codec.MIN_BOX_SIDE` pixel hold no person to crop and are left out."""
     boxes: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
     if detections is None:
         for ann in annotations["annotations"]:
@@ -51,7 +53,7 @@ def _boxes_per_image(
         for det in detections:
             if det.get("category_id", 1) == 1 and det["score"] >= score_threshold:
                 boxes[det["image_id"]].append((list(det["bbox"]), float(det["score"])))
-    return boxes
+    return {i: [b for b in found if min(b[0][2:]) >= MIN_BOX_SIDE] for i, found in boxes.items()}
 
 
 def _check_keypoint_count(annotations: dict[str, Any], estimator: PoseEstimator, annotation_file: Path) -> None:
@@ -77,6 +79,7 @@ def evaluate(
     images_per_batch: int = 8,
     output: str | os.PathLike | None = None,
     image_ids: Sequence[int] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a pose estimator on a COCO-format keypoint set with the original protocol.
 
@@ -85,11 +88,22 @@ def evaluate(
     score of its joints above ``visibility_threshold``, poses are suppressed by OKS-NMS (``oks_threshold``) per
     image, and pycocotools computes AP/AR. Flip test and decoder are the estimator's settings.
 
+    ``output`` gets the results JSON. It is checked before any inference: never the annotation file, the
+    detection file or an image of the set, never through a symbolic link, and an existing file only with
+    ``overwrite``.
+
     Returns:
-        ``{"stats": {name: value}, "results": [COCO results]}``; ``output`` also gets the results JSON.
+        ``{"stats": {name: value}, "results": [COCO results]}``.
+
+    Raises:
+        hrnet_zoo.errors.OutputRefusedError: ``output`` may not be written (its ``reason`` says why).
     """
     annotation_file, image_dir = Path(annotation_file), Path(image_dir)
     annotations = read_coco_keypoints(annotation_file)
+    if output is not None:
+        inputs = [annotation_file, *(image_dir / im["file_name"] for im in annotations["images"])]
+        inputs += [detections] if isinstance(detections, (str, os.PathLike)) else []
+        plan_outputs([Path(output)], inputs, overwrite)
     if detections is not None:
         detections = read_detections(detections)
     _check_keypoint_count(annotations, estimator, annotation_file)

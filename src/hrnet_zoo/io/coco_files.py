@@ -33,7 +33,8 @@ def read_coco_keypoints(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not JSON, or an entry that is missing a field or holds a malformed one (named).
+        ValueError: Not JSON, an entry that is missing a field or holds a malformed one, or two images with the
+            same id (named).
     """
     data = read_json(path, "annotation file")
     name = str(path)
@@ -49,6 +50,14 @@ def read_coco_keypoints(path: str | os.PathLike) -> dict[str, Any]:
             raise ValueError(f"{where} must have 'id', 'file_name', 'width' and 'height', got {image!r:.100}")
         if not (_numbers([image["width"], image["height"]]) and image["width"] > 0 and image["height"] > 0):
             raise ValueError(f"{where} must have a positive width and height, got {image['width']}x{image['height']}")
+        if not isinstance(image["file_name"], str) or not image["file_name"]:
+            raise ValueError(
+                f"{where} must have a file_name that is a non-empty string, got {image['file_name']!r:.80}"
+            )
+        if isinstance(image["id"], bool) or not isinstance(image["id"], int):
+            raise ValueError(f"{where} must have an integer id, got {image['id']!r:.80}")
+        if image["id"] in ids:
+            raise ValueError(f"{where} repeats image id {image['id']!r}; each image must have its own id")
         ids.add(image["id"])
     for i, ann in enumerate(data["annotations"]):
         where = f"{name}: annotations[{i}] (id {ann.get('id') if isinstance(ann, dict) else '?'})"

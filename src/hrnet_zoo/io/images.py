@@ -7,6 +7,7 @@ the 8-bit range; NumPy arrays are RGB unless ``channels="bgr"`` says they come f
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -15,10 +16,39 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-__all__ = ["Channels", "ImageLike", "load_image", "save_image"]
+__all__ = ["Channels", "ImageLike", "check_file", "load_image", "save_image"]
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
 Channels = Literal["rgb", "bgr"]
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_file(path: str | os.PathLike, what: str) -> Path:
+    """``path``, checked to be a regular file before anything opens it (opening a FIFO would wait forever);
+    ``what`` names it in errors (``"image file"``).
+
+    Raises:
+        FileNotFoundError: No such file, or a folder (named as such).
+        ValueError: A FIFO, socket or device, named as such.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist") from None
+    if stat.S_ISDIR(mode):
+        raise FileNotFoundError(f"{what} {str(path)!r} is a folder, not a file")
+    for test, kind in _SPECIAL_FILES:
+        if test(mode):
+            raise ValueError(f"{what} {str(path)!r} is {kind}, not a regular file")
+    return path
 
 
 def _to_uint8(array: np.ndarray, what: str) -> np.ndarray:
@@ -84,15 +114,22 @@ def load_image(image: ImageLike, channels: Channels = "rgb") -> Tensor:
             (OpenCV's ``cv2.imread``).
 
     Raises:
-        FileNotFoundError: A path that does not exist.
-        ValueError: Any other input that is not an image, or pixels out of their type's range.
+        FileNotFoundError: A path that does not exist, or a folder.
+        ValueError: Any other input that is not an image (a FIFO, an empty image), or pixels out of their type's
+            range.
     """
+    rgb = _load(image, channels)
+    if rgb.shape[1] == 0 or rgb.shape[2] == 0:
+        what = f"image {os.fspath(image)!r}" if isinstance(image, (str, os.PathLike)) else "the image"
+        raise ValueError(f"{what} is empty ({rgb.shape[2]}x{rgb.shape[1]} pixels)")
+    return rgb
+
+
+def _load(image: ImageLike, channels: Channels) -> Tensor:
     if channels not in ("rgb", "bgr"):
         raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
     if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+        path = check_file(image, "image file")
         try:
             with Image.open(path) as opened:
                 return _from_pil(opened, f"image {str(path)!r}")

@@ -7,25 +7,46 @@ A path that may not be written raises :class:`~hrnet_zoo.errors.OutputRefusedErr
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .._utils import partial_path, writing
 from ..errors import OutputRefusedError
 
-__all__ = ["JsonArrayStream", "check_output_dir", "finite_records", "plan_outputs", "run_folder", "write_json"]
+__all__ = [
+    "JsonArrayStream",
+    "check_output_dir",
+    "claim_run_folder",
+    "finite_records",
+    "plan_outputs",
+    "run_folder",
+    "write_json",
+]
+
+_logger = logging.getLogger("hrnet_zoo")
+#: The file that marks a run folder as taken while its run starts (:func:`claim_run_folder`); removed after.
+_CLAIM = ".hrnet_zoo-claim"
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
     """The output folder, checked (it is created by the first write, once everything else has succeeded).
 
     Raises:
-        OutputRefusedError: The path exists and is not a folder (``reason="not_a_folder"``).
+        ValueError: ``path`` is empty.
+        OutputRefusedError: The path exists and is not a folder (``reason="not_a_folder"``), or is a symbolic link
+            to nothing (``reason="symlink"``).
     """
+    if not str(path):
+        raise ValueError("the output folder's name is empty")
     folder = Path(path)
+    if folder.is_symlink() and not folder.exists():
+        message = f"output folder {str(folder)!r} is a symbolic link to nothing ({os.readlink(folder)})"
+        raise OutputRefusedError(folder, "symlink", message)
     if folder.exists() and not folder.is_dir():
         raise OutputRefusedError(
             folder, "not_a_folder", f"output folder {str(folder)!r} is an existing file, not a folder"
@@ -33,20 +54,93 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
+def _fresh_folders(folder: Path) -> Iterator[Path]:
+    """``folder`` itself, then ``folder-2``, ``folder-3``...; a folder without a name of its own (``.``, ``/``)
+    cannot be numbered, so it is refused as it stands."""
+    yield folder
+    if folder.name in ("", ".", ".."):
+        message = f"output folder {str(folder)!r} holds files, and has no name to number a fresh folder after"
+        raise OutputRefusedError(folder, "exists", message)
+    number = 2
+    while True:
+        yield folder.with_name(f"{folder.name}-{number}")
+        number += 1
+
+
+def _is_empty_folder(folder: Path) -> bool:
+    """A real folder holding nothing but a run's claim."""
+    return folder.is_dir() and not folder.is_symlink() and all(p.name == _CLAIM for p in folder.iterdir())
+
+
+def _claim(folder: Path) -> bool:
+    """Make ``folder`` this run's: its claim file is created exclusively, so of two runs only one succeeds, and
+    only while the folder holds nothing else (an earlier run's results)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    try:
+        os.close(os.open(folder / _CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    if _is_empty_folder(folder):
+        return True
+    (folder / _CLAIM).unlink()
+    return False
+
+
 def run_folder(path: str | os.PathLike, exist_ok: bool = False) -> Path:
     """The folder of a new run: ``path`` itself when it does not exist, is empty, or ``exist_ok``; otherwise the
     first of ``path-2``, ``path-3``... that does not exist, so an earlier run's results are never mixed in.
 
+    Nothing is created: use :func:`claim_run_folder` where two runs may start at once.
+
     Raises:
-        OutputRefusedError: ``path`` is an existing file (``reason="not_a_folder"``).
+        OutputRefusedError: ``path`` is an existing file (``reason="not_a_folder"``), a link to nothing
+            (``"symlink"``), or a folder holding files with no name to number (``"exists"``).
     """
     folder = check_output_dir(path)
-    if exist_ok or not folder.exists() or not any(folder.iterdir()):
+    if exist_ok or _is_empty_folder(folder):
         return folder
-    number = 2
-    while (candidate := folder.with_name(f"{folder.name}-{number}")).exists():
-        number += 1
-    return candidate
+    return next(f for f in _fresh_folders(folder) if not f.exists() and not f.is_symlink())
+
+
+@contextmanager
+def claim_run_folder(path: str | os.PathLike, exist_ok: bool = False) -> Iterator[Path]:
+    """Claim the folder of a new run atomically, as :func:`run_folder` picks it: each candidate is created with
+    ``mkdir`` and taken with a claim file made exclusively inside it (removed when the body ends), so two runs
+    started together never share a folder. An empty folder (one the user made for the run) is taken as it is;
+    with ``exist_ok``, ``path`` is used whatever it holds. When the body fails, a folder created here that is
+    still empty is removed.
+
+    Raises:
+        OutputRefusedError: As :func:`run_folder`.
+
+    Example:
+        >>> with claim_run_folder("runs/match") as folder:  # runs/match, or runs/match-2 if it holds a run
+        ...     estimator.run(["match.mp4"], folder)
+    """
+    folder, created, claimed = check_output_dir(path), False, False
+    if not exist_ok:
+        for candidate in _fresh_folders(folder):
+            try:
+                candidate.mkdir(parents=True)
+                created = True
+            except FileExistsError:
+                created = False  # an earlier run's, an empty folder made for this run, or one just claimed
+            if _claim(candidate):
+                folder, claimed = candidate, True
+                break
+        if folder != Path(path):
+            _logger.info("%s holds an earlier run; writing to %s", path, folder)
+    try:
+        yield folder
+    except BaseException:
+        if created and _is_empty_folder(folder):
+            (folder / _CLAIM).unlink(missing_ok=True)
+            folder.rmdir()
+        raise
+    finally:
+        if claimed:
+            (folder / _CLAIM).unlink(missing_ok=True)
 
 
 def plan_outputs(paths: Sequence[Path], inputs: Iterable[str | os.PathLike], overwrite: bool) -> list[Path]:

@@ -19,7 +19,7 @@ from .._utils import read_state_dict
 from ..errors import CheckpointMismatchError
 from ._layouts import to_package_layout
 
-__all__ = ["load_checkpoint", "read_checkpoint"]
+__all__ = ["check_fits", "load_checkpoint", "read_checkpoint", "unusable_tensors"]
 
 _logger = logging.getLogger(__name__)
 _NESTED_KEYS = ("state_dict", "model", "model_state_dict")
@@ -33,12 +33,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file is truncated, corrupted or holds no tensors.
+        ValueError: The file is truncated, corrupted, holds objects other than tensors, or no tensors.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
-    data = read_state_dict(path)
+    try:
+        data = read_state_dict(path)
+    except ValueError as err:
+        if "weights_only" not in str(err.__cause__):
+            raise
+        raise ValueError(  # torch's own message advises weights_only=False, which would run the file's code
+            f"could not read checkpoint {str(path)!r}: it is not a weights file, or it holds Python objects other "
+            "than tensors, which are never loaded (they could run code); nothing was run"
+        ) from err
     for key in _NESTED_KEYS:
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]
@@ -53,8 +61,9 @@ def _describe(keys: list[str], limit: int = 8) -> str:
     return f"{shown} (+{len(keys) - limit} more)" if len(keys) > limit else shown
 
 
-def _bad_values(state_dict: Mapping[str, Tensor], own: Mapping[str, Tensor]) -> list[str]:
-    """Tensors that cannot be copied faithfully: meta or sparse storage, another kind of dtype, non-finite values."""
+def unusable_tensors(state_dict: Mapping[str, Tensor], own: Mapping[str, Tensor]) -> list[str]:
+    """The tensors of ``state_dict`` that cannot be copied faithfully into ``own`` (a module's state dict): meta or
+    sparse storage, another kind of dtype, NaN or infinite values; each named with its problem."""
     bad = []
     for key, value in state_dict.items():
         target = own.get(key)
@@ -118,9 +127,11 @@ def load_checkpoint(
     if not head_keys:  # a features-only model has no head: drop the checkpoint's
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
     _check_widths(model, own, state_dict, source)
-    weight = state_dict.get(head + "weight")
-    if weight is not None and head + "weight" in own and weight.shape[0] != own[head + "weight"].shape[0]:
-        ckpt_joints, model_joints = weight.shape[0], own[head + "weight"].shape[0]
+    weight, own_weight = state_dict.get(head + "weight"), own.get(head + "weight")
+    # Another number of joints: the head differs in its outputs only (a transposed head is a shape mismatch).
+    same_inputs = weight is not None and own_weight is not None and weight.shape[1:] == own_weight.shape[1:]
+    if same_inputs and weight.shape[0] != own_weight.shape[0]:
+        ckpt_joints, model_joints = weight.shape[0], own_weight.shape[0]
         if not reset_head:
             raise CheckpointMismatchError(
                 f"the {source} predicts {ckpt_joints} joints but the model has {model_joints}; nothing was loaded. "
@@ -144,7 +155,7 @@ def load_checkpoint(
         if ckpt_in != model_in:
             state_dict[first_conv] = adapt_input_conv(model_in, state_dict[first_conv])
             _logger.info("adapted %s from %d to %d input channels", first_conv, ckpt_in, model_in)
-    _check(model, own, state_dict, optional, strict, source)
+    check_fits(type(model).__name__, own, state_dict, source, optional, strict)
     model.load_state_dict(state_dict, strict=False)
     left = [k for k in own if k not in state_dict]
     fresh_head = layout == "timm_imagenet" or reset_head  # a new head was asked for: no news that it stays new
@@ -179,15 +190,21 @@ def _check_widths(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mappi
         )
 
 
-def _check(
-    model: nn.Module,
+def check_fits(
+    what: str,
     own: Mapping[str, Tensor],
     state_dict: Mapping[str, Tensor],
-    optional: set[str],
-    strict: bool,
     source: str,
+    optional: set[str] | frozenset[str] = frozenset(),
+    strict: bool = True,
 ) -> None:
-    """Raise :class:`CheckpointMismatchError` listing every problem, before anything is copied."""
+    """Check that ``state_dict`` fits ``own`` (the state dict of the module ``what`` names) before anything is
+    copied: every key of ``own`` not in ``optional`` present (with ``strict``), no unexpected key, the same
+    shapes, and values :func:`unusable_tensors` accepts.
+
+    Raises:
+        CheckpointMismatchError: Listing every problem (``source`` names the checkpoint).
+    """
     missing = [k for k in own if k not in state_dict and k not in optional] if strict else []
     unexpected = [k for k in state_dict if k not in own]
     mismatched = [
@@ -195,7 +212,7 @@ def _check(
         for k in own
         if k in state_dict and state_dict[k].shape != own[k].shape
     ]
-    unusable = _bad_values(state_dict, own)
+    unusable = unusable_tensors(state_dict, own)
     if not (missing or unexpected or mismatched or unusable):
         return
     problems = []
@@ -208,6 +225,6 @@ def _check(
     if unusable:
         problems.append(f"unusable tensors ({len(unusable)}): {_describe(unusable, 4)}")
     raise CheckpointMismatchError(
-        f"the {source} does not fit {type(model).__name__}; nothing was loaded.\n  " + "\n  ".join(problems),
+        f"the {source} does not fit {what}; nothing was loaded.\n  " + "\n  ".join(problems),
         source=source,
     )

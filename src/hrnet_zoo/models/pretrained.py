@@ -15,6 +15,7 @@ registry understands.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -36,6 +37,7 @@ TASKS = ("body", "wholebody", "face", "hand", "animal", "fashion")
 #: ``ARCHITECTURES`` decides; a test checks that they agree).
 _PROVENANCE_FIELDS = ("head", "mmpose_name")
 _DATA_FILES = ("paper_zoo.json", "openmmlab_zoo.json")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class PosePretrainedCfg:
             ``torch.utils.flop_counter`` / 2). The paper's own "GFLOPs" column, which counts fewer operations, is
             kept in ``paper_metrics["gflops"]``.
         hf_hub_id: Hugging Face Hub repository in the package's layout (``config.json`` + ``model.safetensors``).
-        hf_hub_revision: Revision (commit, tag or branch) the Hub download is pinned to.
+        hf_hub_revision: Revision (commit, tag or branch) the Hub download is pinned to; only a commit (40 hex
+            digits) pins its content.
         hf_hub_sha256: SHA-256 of the Hub repository's ``model.safetensors``, checked after download.
         url: Direct download of the upstream checkpoint that serves the same network (fallback source).
         sha256_prefix: Leading hex digits of the upstream file's SHA-256, checked after download.
@@ -124,6 +127,14 @@ class PosePretrainedCfg:
             if key in self.metrics:
                 return key, self.metrics[key]
         return next(iter(self.metrics.items()), None)
+
+    @property
+    def hub_checked(self) -> bool:
+        """Whether the Hub file's content is checked: by a recorded SHA-256 or a revision pinned to a commit.
+
+        An unchecked Hub file is tried only after the upstream file and claims nothing of this tag.
+        """
+        return bool(self.hf_hub_sha256) or bool(self.hf_hub_revision and _COMMIT.fullmatch(self.hf_hub_revision))
 
     @property
     def has_weights(self) -> bool:

@@ -9,13 +9,14 @@ from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, PersonDetector, detec
 from .draw import draw_poses
 from .run import RunSummary
 from .run_writer import RunWriter
-from .sources import Frame, Source, VideoReader, VideoWriter, find_sources, read_frames
+from .sources import Frame, GivenBoxes, Source, VideoReader, VideoWriter, find_sources, read_frames
 
 __all__ = [
     "DEFAULT_DETECTOR",
     "DETECTORS",
     "Detector",
     "Frame",
+    "GivenBoxes",
     "PersonDetector",
     "RunSummary",
     "RunWriter",

@@ -4,11 +4,14 @@ A detector is anything that maps one ``(3, H, W)`` uint8 RGB image tensor to ``(
 pixel boxes and ``(P,)`` scores. :class:`PersonDetector` is such a callable built from torchvision's detection
 models. Their weights are the files torchvision's weights API names, kept where torchvision keeps them
 (``torch.hub.get_dir()/checkpoints``, so a cache filled by torchvision serves here and the other way round),
-downloaded with the package's bounded and SHA-256-checked downloader, or read from a local file.
+downloaded with the package's bounded and SHA-256-checked downloader, or read from a local file. Every state dict
+is checked against the detector (keys, shapes, finite values) before it is loaded; a cached file that fails is
+checked against the SHA-256 prefix in its name, and a damaged one is removed and downloaded again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,9 +21,10 @@ from torch import Tensor, nn
 from torchvision.models import get_model, get_model_weights
 from torchvision.ops import clip_boxes_to_image, nms
 
-from .._download import download_verified
-from .._utils import default_device, read_state_dict, sha256_prefix
+from .._download import download_verified, file_sha256
+from .._utils import default_device, sha256_prefix
 from ..errors import WeightsUnavailableError
+from ..models._checkpoint import check_fits, read_checkpoint
 
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "Detector", "PersonDetector", "detect_persons"]
 
@@ -39,6 +43,8 @@ DETECTORS = (
 )
 DEFAULT_DETECTOR = "fasterrcnn_resnet50_fpn_v2"
 
+_logger = logging.getLogger(__name__)
+
 
 class PersonDetector(nn.Module):
     """A torchvision COCO detector that keeps only persons: score threshold, NMS, at most ``max_persons``.
@@ -54,7 +60,9 @@ class PersonDetector(nn.Module):
             frames makes the R-CNN detectors slower, as ``benchmarks/video.py`` measured).
 
     Raises:
-        ValueError: An unknown name, bad thresholds, or a checkpoint that is not this detector's.
+        ValueError: An unknown name or bad thresholds.
+        CheckpointMismatchError: A checkpoint that is not this detector's (other keys, another number of classes,
+            NaN or infinite values; ``source`` names it).
         WeightsUnavailableError: The weights could not be downloaded (``kind="detector"``; ``url`` is the file to
             fetch, ``cache_path`` where a copy is found).
     """
@@ -85,23 +93,41 @@ class PersonDetector(nn.Module):
         self.nms_threshold = nms_threshold
         self.max_persons = max_persons
         self.net = get_model(name, weights=None, weights_backbone=None, num_classes=len(weights.meta["categories"]))
-        missing, unexpected = self.net.load_state_dict(self._load_state(weights.url, checkpoint), strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{checkpoint or weights.url} is not a {name} checkpoint: {len(missing)} missing keys "
-                f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-            )
+        self.net.load_state_dict(self._load_state(weights.url, checkpoint), strict=False)  # checked: fits
         device = torch.device(device) if device is not None else default_device()
         self.net.eval().to(device)
         self.batch_size = batch_size or (4 if device.type == "cuda" else 1)
 
+    def _checked_state(self, path: Path) -> dict[str, Tensor]:
+        """The state dict in ``path``, checked to fit this detector (nothing is loaded otherwise)."""
+        state = read_checkpoint(path)
+        own = self.net.state_dict()
+        counters = {k for k in own if k.endswith("num_batches_tracked")}
+        what = f"the {self.name} detector (torchvision's {self.num_classes} COCO categories)"
+        check_fits(what, own, state, f"checkpoint {str(path)!r}", counters)
+        return state
+
+    @property
+    def num_classes(self) -> int:
+        """Categories the detector's head predicts (torchvision's COCO categories, person included)."""
+        return len(get_model_weights(self.name).DEFAULT.meta["categories"])
+
     def _load_state(self, url: str, checkpoint: str | os.PathLike | None) -> dict[str, Tensor]:
-        """The state dict in ``checkpoint``, or in torchvision's file ``url`` (cached or downloaded)."""
-        path = self._download(url) if checkpoint is None else Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"detector checkpoint {str(path)!r} does not exist")
-        state = read_state_dict(path)
-        return state.get("model", state) if isinstance(state, dict) else state
+        """The checked state dict in ``checkpoint``, or in torchvision's file ``url`` (cached or downloaded); a
+        cached file that fails and whose SHA-256 does not start with the prefix in its name is damaged: it is
+        removed and downloaded again."""
+        if checkpoint is not None:
+            return self._checked_state(Path(checkpoint))
+        path = self._download(url)
+        try:
+            return self._checked_state(path)
+        except ValueError as err:
+            prefix = sha256_prefix(path.name)
+            if prefix is None or file_sha256(path).startswith(prefix):
+                raise  # torchvision's file itself
+            _logger.warning("%s is damaged (%s); removed, downloading it again", path, str(err).splitlines()[0])
+            path.unlink(missing_ok=True)
+            return self._checked_state(self._download(url))
 
     def _download(self, url: str) -> Path:
         """torchvision's file for this detector, from its cache or downloaded there (checked by the SHA-256 prefix
@@ -112,7 +138,7 @@ class PersonDetector(nn.Module):
             return cached
         try:
             return download_verified(url, sha256_prefix(cached.name), directory)
-        except (WeightsUnavailableError, ValueError) as err:
+        except (WeightsUnavailableError, ValueError, OSError) as err:
             raise WeightsUnavailableError(
                 f"could not get the {self.name} person detector weights: {err}. Fetch {url} and pass "
                 f"checkpoint=PATH to PersonDetector (or detector_checkpoint=PATH to PoseEstimator), or copy it to "

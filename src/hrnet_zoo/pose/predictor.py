@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,17 +22,46 @@ from ..keypoints import KeypointSet
 from .detect import Detector, PersonDetector, detect_persons
 from .result import PoseResult
 from .run import run_poses
-from .sources import Frame, Inputs, Source, read_frames
+from .sources import Frame, GivenBoxes, Inputs, read_frames, sources_of
 
-__all__ = ["Crops", "PoseEstimator", "given_boxes"]
+__all__ = ["Crops", "PoseEstimator"]
 
 
-def given_boxes(boxes: Mapping[str, object] | None, source: Source) -> object | None:
-    """The boxes ``boxes`` gives a still image, by its path as found or its file name; ``None`` for video frames
-    and images it does not name (their persons come from the detector)."""
-    if boxes is None or source.kind != "image":
-        return None
-    return boxes.get(source.location, boxes.get(Path(source.location).name))
+def _weights_version(tensors: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
+    """A cheap token of the current values of ``tensors`` (a model's parameters and buffers): each one's storage and
+    in-place version counter, which every optimizer step, ``load_state_dict`` and BatchNorm statistics update
+    advances."""
+    return tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors)
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    """``frames`` in lists of ``size``; when reading fails, the frames read before are still given, then the error
+    is raised."""
+    batch: list[Frame] = []
+    try:
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except ValueError:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the block, each module's own mode restored afterwards."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 @dataclass
@@ -64,11 +92,12 @@ class PoseEstimator:
 
     Keypoints, input size, normalisation and the heatmap codec (crop geometry, decoding, flip shift) come from the
     model's :attr:`pose_meta`, whose :class:`~hrnet_zoo.codec.TopDownTransform` makes every crop and maps every
-    peak back, so weights trained with DARK or UDP are decoded as they were trained.
+    peak back, so weights trained with DARK or UDP are decoded as they were trained. The model is left in its mode
+    (a model still training keeps training) and always run with its current weights.
 
     Args:
-        model: An hrnet_zoo pose model, an :class:`~hrnet_zoo.deploy.OnnxPoseModel` (e.g. int8 from
-            :func:`hrnet_zoo.deploy.quantize`), or a model name for :func:`hrnet_zoo.create_model`.
+        model: An hrnet_zoo pose model (moved to ``device``), an :class:`~hrnet_zoo.deploy.OnnxPoseModel` (e.g.
+            int8 from :func:`hrnet_zoo.deploy.quantize`), or a model name for :func:`hrnet_zoo.create_model`.
         device: Where to run (default: the model's device, or CUDA when available for a name).
         flip_test: Average with the flipped input's heatmaps.
         decoder: Override the codec's decoding: ``"argmax"`` (original) or ``"dark"``; the model's by default.
@@ -76,7 +105,8 @@ class PoseEstimator:
         checkpoint_path: With a model name: load this checkpoint instead of downloading the pretrained weights.
         input_size: Network input ``(height, width)``; the model's by default.
         optimize: Run a copy with BatchNorm folded and channels-last weights
-            (:func:`hrnet_zoo.deploy.optimize_for_inference`): same outputs to float rounding, faster.
+            (:func:`hrnet_zoo.deploy.optimize_for_inference`): same outputs to float rounding, faster. The copy is
+            remade whenever the model's weights change, so an estimator built once validates every training step.
         amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
         detector: Finds the persons of images given without boxes: a name from
             :data:`~hrnet_zoo.pose.DETECTORS` (a torchvision detector on the estimator's device), a
@@ -131,9 +161,13 @@ class PoseEstimator:
         if amp is not None and self.device.type != "cuda":
             raise ValueError(f"amp={amp} needs a CUDA device; the CPU path runs in float32 (device={self.device})")
         self.amp = amp
-        model = model.eval().to(self.device)
-        in_torch = not isinstance(model, OnnxPoseModel)  # an ONNX Runtime model is already what it will run as
-        self.model = optimize_for_inference(model) if optimize and in_torch else model
+        self._network = model.to(self.device)  # the caller's model, its mode left as it is
+        self._optimize = optimize and not isinstance(model, OnnxPoseModel)  # ONNX Runtime runs what it was given
+        self._weights = [*model.parameters(), *model.buffers()]  # listed once: walking the modules costs more
+        self._fused: nn.Module | None = None
+        self._fused_version: tuple[tuple[int, int], ...] | None = None
+        if self._optimize:
+            self._fused_model()  # built now, so a model that cannot be folded is refused here
         self.transform: TopDownTransform = meta.transform
         self.keypoints: KeypointSet = meta.keypoints
         self.flip_test = flip_test
@@ -145,6 +179,22 @@ class PoseEstimator:
         if detector is not None and not callable(detector):
             raise ValueError(f"detector must be a name, a PersonDetector or a callable, got {type(detector).__name__}")
         self.detector = detector
+
+    @property
+    def model(self) -> nn.Module:
+        """The network the estimator runs, with the model's current weights: with ``optimize``, a BatchNorm-folded
+        copy, rebuilt when the weights have changed since (an optimizer step, ``load_state_dict``); otherwise the
+        model itself, switched to eval mode only while it runs. (A module swapped into the model after the
+        estimator was made is not followed: make a new estimator.)"""
+        return self._fused_model() if self._optimize else self._network
+
+    def _fused_model(self) -> nn.Module:
+        version = _weights_version(self._weights)
+        if version != self._fused_version:
+            with torch.inference_mode(False), torch.no_grad():
+                self._fused = optimize_for_inference(self._network)
+            self._fused_version = version
+        return self._fused
 
     @property
     def codec(self) -> HeatmapCodec:
@@ -160,11 +210,13 @@ class PoseEstimator:
     def heatmaps(self, crops: Tensor) -> Tensor:
         """Run the network (and its flip test) on normalised crops: ``(N, 3, h, w) -> (N, K, h / 4, w / 4)``."""
         outputs = []
-        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+        autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
+        model = self.model
+        with _eval_mode(model) if model is self._network else nullcontext(), autocast:
             for batch in crops.split(self.batch_size):
-                heatmaps = self.model(batch).float()
+                heatmaps = model(batch).float()
                 if self.flip_test:
-                    flipped = flip_back(self.model(batch.flip(-1)).float(), self.keypoints.flip_index)
+                    flipped = flip_back(model(batch.flip(-1)).float(), self.keypoints.flip_index)
                     heatmaps = (heatmaps + (shift_flipped(flipped) if self.codec.shift_flipped else flipped)) * 0.5
                 outputs.append(heatmaps)
         return torch.cat(outputs) if outputs else crops.new_zeros(0, len(self.keypoints), *self.codec.heatmap_size)
@@ -270,6 +322,8 @@ class PoseEstimator:
         boxes: Mapping[str, object] | None = None,
         box_format: str = "xywh",
         batch_frames: int = 8,
+        *,
+        skip_bad: bool = False,
     ) -> Iterator[tuple[Frame, PoseResult]]:
         """Estimate poses frame by frame: images, folders, glob patterns, video files and webcam indices.
 
@@ -280,20 +334,28 @@ class PoseEstimator:
         Args:
             inputs: A path, a glob pattern, a webcam index (``0``), a :class:`~hrnet_zoo.pose.sources.Source`, or a
                 list of them (see :func:`~hrnet_zoo.pose.sources.find_sources`).
-            boxes: Person boxes of still images, by the image's path (as found) or file name.
+            boxes: Person boxes by input (its path or file name): a box list for an image; for a video, one box
+                list for every frame or ``{frame index: box list}`` (see :class:`~hrnet_zoo.pose.sources.GivenBoxes`).
             box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
             batch_frames: Frames per batch.
+            skip_bad: Skip images, videos and video frames that cannot be decoded, with a warning, instead of
+                raising.
 
         Yields:
             ``(frame, result)``: the :class:`~hrnet_zoo.pose.sources.Frame` (its ``(3, H, W)`` image, source and
             frame index) and its :class:`PoseResult`.
+
+        Raises:
+            ValueError: ``boxes`` naming no input, or malformed (before any frame is read); a frame that cannot be
+                decoded (unless ``skip_bad``).
         """
         if batch_frames < 1:
             raise ValueError(f"batch_frames must be positive, got {batch_frames}")
-        frames = read_frames(inputs)
-        while batch := list(islice(frames, batch_frames)):
-            given = [given_boxes(boxes, frame.source) for frame in batch]
-            yield from zip(batch, self.predict([frame.image for frame in batch], given, box_format))
+        sources = sources_of(inputs)
+        given = GivenBoxes(boxes, sources, convert=lambda b: self.transform.boxes(b, box_format))
+        for batch in _batches(read_frames(sources, skip_bad), batch_frames):
+            batch_boxes = [given(frame) for frame in batch]
+            yield from zip(batch, self.predict([frame.image for frame in batch], batch_boxes, "xyxy"))
 
     #: Estimate every pose of images, folders, videos or webcams and write a finished run folder, never replacing
     #: an input or an earlier run: ``estimator.run(inputs, out_dir, ...)`` is

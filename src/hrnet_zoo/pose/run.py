@@ -6,16 +6,19 @@ The one place that goes from inputs to a run folder: ``PoseEstimator.run`` and `
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from ..io.outputs import plan_outputs, run_folder
+from ..io.outputs import claim_run_folder, plan_outputs
 from .run_writer import RunWriter
 from .sources import Source, VideoReader, find_sources
 
@@ -23,8 +26,6 @@ if TYPE_CHECKING:
     from .predictor import PoseEstimator
 
 __all__ = ["RunInputs", "RunSummary", "run_poses"]
-
-_logger = logging.getLogger("hrnet_zoo")
 
 #: What a run reads: a path, a glob pattern or a webcam index, or a list of them (see :func:`find_sources`).
 RunInputs = str | int | os.PathLike | Sequence[str | int | os.PathLike]
@@ -42,7 +43,8 @@ class RunSummary:
         images_file: ``images.json``, the image table and keypoint category (a COCO file without annotations).
         drawn: The drawn images and videos written, in input order.
         dropped: Persons left out of :attr:`results_file` because their keypoints were not finite.
-        interrupted: The run was stopped with Ctrl-C; the files hold the frames done until then, complete.
+        interrupted: The run was stopped with Ctrl-C or SIGTERM; the files hold the frames done until then,
+            complete.
     """
 
     folder: Path
@@ -64,19 +66,41 @@ class RunSummary:
 
 
 def _frame_total(sources: Sequence[Source]) -> int | None:
-    """Frames the run will read (for the progress bar), ``None`` when a webcam or a video does not say."""
+    """Frames the run will read (for the progress bar), ``None`` when a webcam or a video does not say (or cannot
+    be opened: the run reports that when it gets there)."""
     total = 0
     for source in sources:
         if source.kind == "webcam":
             return None
         if source.kind == "video":
-            with VideoReader(source) as reader:
-                if reader.frame_count is None:
-                    return None
-                total += reader.frame_count
+            try:
+                with VideoReader(source) as reader:
+                    if reader.frame_count is None:
+                        return None
+                    total += reader.frame_count
+            except ValueError:
+                return None
         else:
             total += 1
     return total
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM is handled as Ctrl-C is (the frames done are kept in complete files); the
+    previous handler comes back afterwards. Signal handlers belong to the main thread: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def run_poses(
@@ -92,21 +116,25 @@ def run_poses(
     exist_ok: bool = False,
     info: Mapping[str, Any] | None = None,
     progress: bool = False,
+    skip_bad: bool = False,
 ) -> RunSummary:
     """Estimate every person's pose in ``inputs`` and write a run folder: ``results.json``, ``images.json`` and,
     with ``draw``, each input drawn (``<stem>_pose.png`` / ``<stem>_pose.mp4``).
 
     Every output is checked before anything is written: none replaces an input or goes through a symbolic link,
     and an existing file is replaced only with ``exist_ok``. Frames are streamed, so memory stays flat however long
-    a video is. Ctrl-C (the way to end a webcam run) keeps the frames done so far in complete files; any other
-    failure leaves no partial file and no folder the run created.
+    a video is. Ctrl-C (the way to end a webcam run) and SIGTERM keep the frames done so far in complete files, as
+    does an input that cannot be decoded (skipped with a warning under ``skip_bad``), which then raises; any other
+    failure leaves no partial file, no drawing and no folder the run created.
 
     Args:
         estimator: The estimator (its detector finds the persons of frames without ``boxes``).
         inputs: Image and video files, folders, glob patterns and webcam indices (see :func:`find_sources`).
         out_dir: The run folder; when it holds files, the first free ``out_dir-2``, ``-3``... is used instead,
             unless ``exist_ok``.
-        boxes: Person boxes of still images, by the image's path (as found) or file name; these skip detection.
+        boxes: Person boxes by input (its path or file name), which skip detection: a box list for an image; for a
+            video, one box list for every frame, or ``{frame index: box list}`` for some frames (the others go to
+            the detector). See :class:`~hrnet_zoo.pose.sources.GivenBoxes`.
         box_format: Format of ``boxes``: ``"xywh"`` (COCO) or ``"xyxy"``.
         batch_frames: Frames read and detected together.
         draw: Write the drawn images and videos.
@@ -114,6 +142,7 @@ def run_poses(
         exist_ok: Write into ``out_dir`` even when it holds files, replacing the run's own files there.
         info: Entries added to the ``info`` of ``images.json`` (say, the model's name).
         progress: Show a progress bar of the frames (on stderr).
+        skip_bad: Skip an image, video or video frame that cannot be decoded, with a warning, instead of stopping.
 
     Returns:
         The :class:`RunSummary`: folder, files, frame and person counts.
@@ -122,28 +151,37 @@ def run_poses(
         FileNotFoundError: An input that does not exist, an empty folder, a pattern that matches nothing.
         hrnet_zoo.errors.OutputRefusedError: An output that may not be written (its ``reason`` says why); nothing
             was written.
-        ValueError: An input that cannot be decoded, malformed boxes.
+        ValueError: Boxes that name no input or are malformed (nothing was written); an input that cannot be
+            decoded, without ``skip_bad``: the frames done before it are kept in the run folder's complete files
+            (the message says how many), unless there were none.
 
     Example:
         >>> summary = estimator.run(["match.mp4", "photos/"], "runs/match")
         >>> COCO(str(summary.images_file)).loadRes(str(summary.results_file))
     """
     sources = find_sources(inputs if isinstance(inputs, (list, tuple)) else [inputs])
-    folder = run_folder(out_dir, exist_ok)
-    if folder != Path(out_dir):
-        _logger.info("%s holds an earlier run; writing to %s", out_dir, folder)
-    writer = RunWriter(folder, sources, estimator.keypoints, draw=draw, threshold=threshold, info=info)
-    plan_outputs(writer.outputs, [s.location for s in sources if s.kind != "webcam"], exist_ok)
-    total = _frame_total(sources) if progress else None
-    bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress or (total is not None and total < 2))
-    interrupted = False
-    try:
-        with writer, bar:
-            for frame, result in estimator.stream(sources, boxes, box_format, batch_frames):
-                writer.add(frame, result)
-                bar.update()
-    except KeyboardInterrupt:
-        interrupted = True
+    with claim_run_folder(out_dir, exist_ok) as folder:  # atomically: two runs started together never share one
+        writer = RunWriter(folder, sources, estimator.keypoints, draw=draw, threshold=threshold, info=info)
+        plan_outputs(writer.outputs, [s.location for s in sources if s.kind != "webcam"], exist_ok)
+        total = _frame_total(sources) if progress else None
+        bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress or (total is not None and total < 2))
+        interrupted, stopped = False, None
+        try:
+            with _terminate_as_interrupt(), writer, bar:
+                try:
+                    for frame, result in estimator.stream(sources, boxes, box_format, batch_frames, skip_bad=skip_bad):
+                        writer.add(frame, result)
+                        bar.update()
+                except ValueError as err:  # a damaged input: keep the frames done before it, if any
+                    if writer.frames == 0:
+                        raise
+                    stopped = err
+        except KeyboardInterrupt:
+            interrupted = True
+    if stopped is not None:
+        raise ValueError(
+            f"{stopped}; the run stopped there: the {writer.frames} frame(s) done are kept in {folder}"
+        ) from stopped
     return RunSummary(
         folder=folder,
         frames=writer.frames,

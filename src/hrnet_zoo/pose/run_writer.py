@@ -13,7 +13,7 @@ A run folder holds:
 
 Nothing is held in memory per frame: both JSON files and the videos are streamed to hidden partial files and
 put in place when the run ends (also when it is interrupted with Ctrl-C); a failed run leaves no partial file
-behind, and no folder it created empty.
+and no drawing behind, and no folder it created empty.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._utils import partial_path
+from .._utils import partial_path, writing
 from ..io.images import save_image
 from ..io.outputs import JsonArrayStream, finite_records
 from ..keypoints import KeypointSet
@@ -158,7 +158,8 @@ class RunWriter:
         path = self.drawn[frame.source]
         self._started.add(frame.source)
         if frame.source.kind == "image":
-            save_image(drawn, path)
+            with writing(path) as partial:
+                save_image(drawn, partial)
             return
         if self._video_source != frame.source:
             self._finish_video()
@@ -184,5 +185,7 @@ class RunWriter:
             self._video.path.unlink(missing_ok=True)
         for stream in streams:
             stream.discard()
+        for path in self.drawn_files:  # no drawing without the results it shows
+            path.unlink(missing_ok=True)
         if self._created and not any(self.folder.iterdir()):
             self.folder.rmdir()

@@ -8,9 +8,10 @@ decoded one at a time, so memory stays flat however long the video.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..io.images import load_image
+from ..io.images import check_file, load_image
 
 try:
     import av
@@ -30,16 +31,22 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "Frame",
+    "GivenBoxes",
     "Inputs",
     "Source",
     "VideoReader",
     "VideoWriter",
     "find_sources",
     "read_frames",
+    "sources_of",
 ]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
+    | {".ts", ".m2ts", ".mts"}  # MPEG transport streams (camcorders, broadcast recordings)
+)
+_logger = logging.getLogger("hrnet_zoo")
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ def find_sources(arguments: Sequence[str | int | os.PathLike]) -> list[Source]:
 
     Raises:
         FileNotFoundError: A file that does not exist, an empty folder, a pattern matching nothing.
+        ValueError: A path that is neither a regular file nor a folder (a FIFO, a device), named as such.
     """
     found: list[Source] = []
     media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
@@ -101,11 +109,12 @@ def find_sources(arguments: Sequence[str | int | os.PathLike]) -> list[Source]:
             if not matches:
                 raise FileNotFoundError(f"the pattern {text!r} matches no file")
             found += [_source(p) for p in matches]
-        elif not path.is_file():
-            raise FileNotFoundError(f"input file {text!r} not found (give image or video files, folders, glob "
-                                    "patterns or a webcam index)")  # fmt: skip
+        elif not path.exists():
+            raise FileNotFoundError(
+                f"input file {text!r} not found (give image or video files, folders, glob patterns or a webcam index)"
+            )
         else:
-            found.append(_source(path))
+            found.append(_source(check_file(path, "input")))
     seen: set[str] = set()
     unique = []
     for source in found:
@@ -119,13 +128,21 @@ def find_sources(arguments: Sequence[str | int | os.PathLike]) -> list[Source]:
 class VideoReader:
     """Decode a video file or a webcam frame by frame as ``(3, H, W)`` uint8 RGB tensors (a context manager).
 
+    A damaged frame raises a ``ValueError`` naming the file and frame, or with ``skip_bad`` is skipped with a
+    warning; a file that ends before the frames its header announces (a truncated download, say) is reported with
+    a warning.
+
+    Args:
+        source: A video or webcam source.
+        skip_bad: Skip damaged frames (with a warning) instead of raising.
+
     Attributes:
         fps: Frame rate as an exact fraction (e.g. ``30000/1001``).
         size: ``(height, width)``.
         frame_count: Frames in the file as its header says (``None`` for a webcam or when unknown).
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, skip_bad: bool = False) -> None:
         _require_av(f"reading {source.kind} {source.location!r}")
         try:
             if source.kind == "webcam":
@@ -134,8 +151,10 @@ class VideoReader:
                 elif sys.platform == "darwin":
                     self._container = av.open(source.location, format="avfoundation")
                 else:
-                    raise ValueError(f"webcam {source.location}: reading webcams is supported on Linux and macOS; "
-                                     "record a video file and give its path")  # fmt: skip
+                    raise ValueError(
+                        f"webcam {source.location}: reading webcams is supported on Linux and macOS; "
+                        "record a video file and give its path"
+                    )
             else:
                 self._container = av.open(source.location)
         except (av.FFmpegError, OSError) as err:
@@ -146,19 +165,50 @@ class VideoReader:
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self.source = source
+        self.skip_bad = skip_bad
         rate = self._stream.average_rate or self._stream.guessed_rate or 25
         self.fps = Fraction(rate)
         self.size = (self._stream.height, self._stream.width)
         self.frame_count = (self._stream.frames or None) if source.kind == "video" else None
 
-    def __iter__(self) -> Iterator[Tensor]:
+    def _damaged(self, index: int, err: Exception, rest: bool) -> None:
+        """Raise for a damaged frame (``rest``: the file cannot be read past it), or warn under ``skip_bad``."""
+        where = f"{self.source.kind} {self.source.location!r} frame {index}"
+        if not self.skip_bad:
+            raise ValueError(f"could not decode {where}: {err}") from err
+        skipped = "the rest of the file" if rest else "the frame"
+        _logger.warning("%s is damaged (%s); skipping %s", where, err, skipped)
+
+    def indexed(self) -> Iterator[tuple[int, Tensor]]:
+        """``(index, image)`` of each frame as it is decoded; a skipped damaged frame keeps its index, so later
+        frames keep theirs."""
+        index = 0
         try:
-            for frame in self._container.decode(self._stream):
-                yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
-        except av.FFmpegError as err:
-            raise ValueError(f"could not decode {self.source.location!r}: {err}") from err
+            for packet in self._container.demux(self._stream):
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as err:  # one damaged packet: the decoder carries on with the next
+                    self._damaged(index, err, rest=False)
+                    index += 1
+                    continue
+                for frame in decoded:
+                    yield index, torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                    index += 1
+        except av.FFmpegError as err:  # the container itself is damaged: nothing after this point can be read
+            self._damaged(index, err, rest=True)
+        if self.frame_count is not None and index < self.frame_count:
+            _logger.warning(
+                "%s ended after %d of the %d frames its header announces; the file may be truncated",
+                self.source.location,
+                index,
+                self.frame_count,
+            )
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (image for _, image in self.indexed())
 
     def close(self) -> None:
+        """Close the file or device."""
         self._container.close()
 
     def __enter__(self) -> VideoReader:
@@ -207,15 +257,131 @@ class VideoWriter:
 Inputs = Source | str | int | os.PathLike | Sequence[Source | str | int | os.PathLike]
 
 
-def read_frames(inputs: Inputs) -> Iterator[Frame]:
-    """The frames of ``inputs`` (see :func:`find_sources`) in order: one per image, every frame of a video or
-    webcam as it is decoded."""
+def sources_of(inputs: Inputs) -> list[Source]:
+    """The sources of ``inputs``: :class:`Source` objects as given, anything else through :func:`find_sources`."""
     items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    sources = [s for item in items for s in ([item] if isinstance(item, Source) else find_sources([item]))]
-    for source in sources:
-        if source.kind == "image":
-            yield Frame(load_image(source.location), source)
+    return [s for item in items for s in ([item] if isinstance(item, Source) else find_sources([item]))]
+
+
+def read_frames(inputs: Inputs, skip_bad: bool = False) -> Iterator[Frame]:
+    """The frames of ``inputs`` (see :func:`find_sources`) in order: one per image, every frame of a video or
+    webcam as it is decoded.
+
+    Args:
+        inputs: Paths, patterns, webcam indices or :class:`Source` objects.
+        skip_bad: Skip an image, video or frame that cannot be read, with a warning, instead of raising.
+
+    Raises:
+        ValueError: An input or frame that cannot be decoded (unless ``skip_bad``).
+        FileNotFoundError: An input that is gone.
+    """
+    for source in sources_of(inputs):
+        try:
+            if source.kind == "image":
+                image = load_image(source.location)
+            else:
+                reader = VideoReader(source, skip_bad)
+        except (ValueError, OSError) as err:
+            if not skip_bad:
+                raise
+            _logger.warning("skipping %s %r: %s", source.kind, source.location, err)
             continue
-        with VideoReader(source) as reader:
-            for index, image in enumerate(reader):
+        if source.kind == "image":
+            yield Frame(image, source)
+            continue
+        with reader:
+            for index, image in reader.indexed():
                 yield Frame(image, source, index, reader.fps)
+
+
+def _frame_table(value: Mapping[object, object], key: str) -> dict[int, object]:
+    """A video's boxes by frame index: keys are non-negative integers or strings of digits (JSON's keys)."""
+    table = {}
+    for frame, boxes in value.items():
+        if isinstance(frame, bool) or not (isinstance(frame, int) or (isinstance(frame, str) and frame.isdigit())):
+            raise ValueError(f"boxes of {key!r}: frame keys must be frame indices (0, 1, ...), got {frame!r}")
+        if int(frame) < 0:
+            raise ValueError(f"boxes of {key!r}: frame indices start at 0, got {frame}")
+        table[int(frame)] = boxes
+    return table
+
+
+class GivenBoxes:
+    """Person boxes given by input, matched to the run's sources; frames without boxes go to the detector.
+
+    ``boxes`` maps an input, by its path (as given, or any path to the same file) or its file name, to its boxes:
+    for an image a box list; for a video or webcam either one box list for every frame, or a table from frame
+    index to box list (``{"clip.mp4": {"0": [[x, y, w, h]], "12": [...]}}``), the frames it does not name going to
+    the detector. ``None`` in place of a box list also means the detector.
+
+    Args:
+        boxes: The mapping (``None``: no boxes).
+        sources: The run's sources.
+        convert: Applied once to every box list (checking and converting it); its errors name the entry.
+
+    Raises:
+        ValueError: A key that matches no input (all such keys are named), a frame table for an image, frame keys
+            that are not frame indices, or an error of ``convert``.
+    """
+
+    def __init__(
+        self,
+        boxes: Mapping[str | int | os.PathLike, object] | None,
+        sources: Sequence[Source],
+        convert: Callable[[object], object] | None = None,
+    ) -> None:
+        if boxes is not None and not isinstance(boxes, Mapping):
+            raise ValueError(f"boxes must map inputs (paths or file names) to their boxes, got {type(boxes).__name__}")
+        named = {os.fspath(k) if isinstance(k, os.PathLike) else str(k): v for k, v in (boxes or {}).items()}
+        by_path = {Path(k).resolve(): k for k in named}
+        self._convert = convert
+        self._every: dict[Source, object] = {}
+        self._frames: dict[Source, dict[int, object]] = {}
+        used: set[str] = set()
+        for source in sources:
+            key = _key_of(source, named, by_path)
+            if key is None:
+                continue
+            used.add(key)
+            value = named[key]
+            if not isinstance(value, Mapping):
+                self._every[source] = self._converted(value, repr(key))
+            elif source.kind == "image":
+                raise ValueError(f"boxes of image {key!r} must be a list of boxes, not a table of frames")
+            else:
+                table = _frame_table(value, key)
+                self._frames[source] = {i: self._converted(b, f"{key!r} frame {i}") for i, b in table.items()}
+        unknown = [k for k in named if k not in used]
+        if unknown:
+            raise ValueError(
+                f"boxes are given for {', '.join(map(repr, unknown))}, which match(es) none of the inputs; name each "
+                "input by its path or file name"
+            )
+
+    def _converted(self, boxes: object, where: str) -> object:
+        if boxes is None or self._convert is None:
+            return boxes
+        try:
+            return self._convert(boxes)
+        except ValueError as err:
+            raise ValueError(f"boxes of {where}: {err}") from err
+
+    def __call__(self, frame: Frame) -> object | None:
+        """The boxes of ``frame``, or ``None`` (its persons come from the detector)."""
+        if self._every.get(frame.source) is not None:
+            return self._every[frame.source]
+        return self._frames.get(frame.source, {}).get(frame.index)
+
+    def covers(self, source: Source) -> bool:
+        """Whether every frame of ``source`` has boxes (no detector is needed for it)."""
+        return self._every.get(source) is not None
+
+
+def _key_of(source: Source, boxes: Mapping[str, object], by_path: Mapping[Path, str]) -> str | None:
+    """The key of ``boxes`` that names ``source``: its location as found, another path to it, or its file name."""
+    if source.location in boxes:
+        return source.location
+    if source.kind == "webcam":
+        return None
+    path = Path(source.location)
+    return by_path.get(path.resolve(), path.name if path.name in boxes else None)
