@@ -3,6 +3,7 @@ and nothing written that the user did not name as an output."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -346,3 +347,26 @@ def test_help_and_version_start_without_torch():
         commands.add_parser(name, help=text)
     assert parser.format_help() == build_parser().format_help()
     assert hrnet_zoo_cli.package_version() == hrnet_zoo.__version__
+
+
+def test_a_webcam_that_cannot_be_opened_is_reported_before_any_weights(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # loading the weights would fail with another message
+    assert main(["predict", "97", "--detector", "none", "--out-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "could not open webcam '97'" in err and "weights" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_names_the_run_folder_and_leaves_nothing(files, tmp_path, capsys, monkeypatch):
+    """A write that fails without naming its file (ENOSPC while streaming results) names the run folder."""
+
+    def full(self, item):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hrnet_zoo.io.outputs.JsonArrayStream, "add", full)
+    weights = str(files["root"] / "w.safetensors")
+    args = ["predict", str(PHOTO), "--model", ARCH, "--checkpoint", weights, "--detector", "none", "--device", "cpu"]
+    assert main([*args, "--out-dir", str(tmp_path / "run")]) == 2
+    advice = "free some space there, or choose another --out-dir"
+    assert capsys.readouterr().err.strip() == f"error: No space left on device: {tmp_path / 'run'}; {advice}"
+    assert list(tmp_path.iterdir()) == []

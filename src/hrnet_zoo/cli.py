@@ -7,6 +7,7 @@ exceptions carry into advice about the flags.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from .io.outputs import check_output_dir, claim_run_folder, plan_outputs, write_
 from .models.pretrained import TASKS
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
 from .pose.predictor import PoseEstimator
-from .pose.sources import IMAGE_SUFFIXES, GivenBoxes, Source, find_sources
+from .pose.sources import IMAGE_SUFFIXES, GivenBoxes, Source, VideoReader, find_sources
 
 __all__ = ["build_parser", "main"]
 
@@ -137,6 +138,10 @@ def _calibration_images(folder: str) -> list[Path]:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     sources = find_sources(args.inputs)  # the inputs are checked before any weights load
+    for source in sources:  # a video or webcam that cannot be opened is reported before any weights load too
+        if source.kind != "image":
+            with VideoReader(source):
+                pass
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.detector_checkpoint is not None and args.detector == "none":
@@ -162,19 +167,24 @@ def _predict(
     estimator = PoseEstimator(
         model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size, detector=detector
     )
-    summary = estimator.run(
-        args.inputs,
-        folder,
-        boxes=boxes,
-        box_format=args.box_format,
-        batch_frames=args.batch_frames,
-        draw=args.draw,
-        threshold=args.threshold,
-        exist_ok=True,  # the folder claimed for this run above (or, with --exist-ok, the one named)
-        skip_bad=args.skip_bad,
-        info={"model": args.model, "detector": args.detector if detector else None, "version": __version__},
-        progress=True,
-    )
+    try:
+        summary = estimator.run(
+            args.inputs,
+            folder,
+            boxes=boxes,
+            box_format=args.box_format,
+            batch_frames=args.batch_frames,
+            draw=args.draw,
+            threshold=args.threshold,
+            exist_ok=True,  # the folder claimed for this run above (or, with --exist-ok, the one named)
+            skip_bad=args.skip_bad,
+            info={"model": args.model, "detector": args.detector if detector else None, "version": __version__},
+            progress=True,
+        )
+    except OSError as err:
+        if err.filename is None:  # a write into the run folder failed: name the folder (a full or read-only disk)
+            raise OSError(err.errno, err.strerror, str(folder)) from err
+        raise
     if summary.interrupted:
         print(f"stopped: {summary}", file=sys.stderr)
         return 130
@@ -431,6 +441,16 @@ def _advice(err: Exception, args: argparse.Namespace) -> str | None:
         if not (err.hf_hub_id or err.url):
             return "pass weights with --checkpoint PATH, or --no-pretrained for random weights (smoke tests only)"
         return "pass the downloaded file with --checkpoint PATH, or --no-pretrained for random weights"
+    if (
+        args.command == "predict"
+        and isinstance(err, OSError)
+        and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+    ):
+        return (
+            "free some space there, or choose another --out-dir"
+            if err.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "choose a folder you may write to with --out-dir"
+        )
     if isinstance(err, CheckpointMismatchError) and err.checkpoint_joints is not None:
         return f"these weights predict {err.checkpoint_joints} joints: name the --model they were made for"
     return None
