@@ -31,7 +31,7 @@ from .conftest import REPO
 
 PHOTO = REPO / "examples" / "images" / "astronaut.jpg"
 ARCH = "hrnet_w18_small_pose"
-PYTHON_WORDS = ("pretrained=", "checkpoint_path", "hrnet_zoo.", "dict(", "()")
+PYTHON_WORDS = ("pretrained=", "checkpoint_path", "hrnet_zoo.", "dict(", "()", "num_joints=", "timm.create_model")
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,8 @@ def cases(root: Path, kites: Path) -> list[tuple[list[str], str]]:
         ([*evaluate, "--results", str(kite_image)], "it is one of the inputs; choose another --results"),
         ([*evaluate, "--out", a], "it exists; pass --overwrite to replace it, or choose another --out"),
         ([*evaluate, "--results", str(root / "x12.json"), "--out", str(root / "x12.json")], "two outputs"),
+        ([*evaluate, "--results", w, "--overwrite"], "it is one of the inputs; choose another --results"),
+        (["export", "--model", str(root / "m.onnx"), "--output", str(root / "x13.onnx")], "is already exported"),
         (["export", "--model", ARCH, "--checkpoint", w, "--input-size", "0", "0"], "positive multiples of 32"),
         (["export", "--model", ARCH, "--checkpoint", w, "--input-size", "65", "49"], "--input-size 65 49"),
         (predict(a, out="x13", weights=str(root / "o2")), "--checkpoint '" + str(root / "o2") + "' is a folder"),
@@ -370,3 +372,14 @@ def test_a_full_disk_names_the_run_folder_and_leaves_nothing(files, tmp_path, ca
     advice = "free some space there, or choose another --out-dir"
     assert capsys.readouterr().err.strip() == f"error: No space left on device: {tmp_path / 'run'}; {advice}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_claim_left_by_a_killed_run_is_free_again(tmp_path):
+    """The claim file records its run's process: a run that was killed does not hold its folder forever."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".hrnet_zoo-claim").write_text("999999999")  # a process that no longer runs
+    with claim_run_folder(folder) as claimed:
+        assert claimed == folder
+        with claim_run_folder(folder) as second:  # while this run holds it, another gets a fresh folder
+            assert second == tmp_path / "run-2"

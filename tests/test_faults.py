@@ -872,3 +872,17 @@ def test_coco_files_with_repeated_ids_or_no_file_name_are_refused(tmp_path):
             CocoKeypointDataset(coco_file(tmp_path, [{**image, "file_name": bad}]), tmp_path)
     with pytest.raises(ValueError, match=r"integer id, got \[1\]"):
         read_coco_keypoints(coco_file(tmp_path, [{**image, "id": [1]}]))
+
+
+def test_refresh_follows_writes_the_version_counters_miss():
+    """``.data`` writes bypass the version counters: the estimator keeps its folded copy until ``refresh()``."""
+    model = hrnet_zoo.create_model("hrnet_w18_small_pose")
+    estimator = PoseEstimator(model, device="cpu")
+    image = torch.rand(3, 128, 96)
+    before = estimator.predict(image)[0].keypoints
+    for p in model.parameters():
+        p.data.mul_(1.5)
+    estimator.refresh()
+    after = estimator.predict(image)[0].keypoints
+    fresh = PoseEstimator(model, device="cpu").predict(image)[0].keypoints
+    assert not np.array_equal(before, after) and np.array_equal(after, fresh)

@@ -1,6 +1,6 @@
 """Fetching weight files: the Hugging Face Hub through ``huggingface_hub``, upstream URLs checked by SHA-256.
 
-Only files: this module knows nothing of models or key layouts (see :mod:`hrnet_zoo.models.weights`).
+Only files: this module knows nothing of models or key layouts (see :mod:`hrnet_zoo.models._weights`).
 
 Every download is bounded in time. Upstream downloads use a connect and read timeout of
 ``$HRNET_ZOO_DOWNLOAD_TIMEOUT`` seconds (default 30) for each network operation; the Hub uses
@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from huggingface_hub import constants, hf_hub_download
+from huggingface_hub.utils import HFValidationError
 from tqdm import tqdm
 
 from ._utils import is_partial_of_dead_process, partial_path
@@ -103,7 +104,7 @@ def download_hub_file(
         found = hf_hub_download(
             repo_id, filename, revision=revision, cache_dir=cache, local_files_only=unreachable is not None
         )
-    except ValueError:  # not a repository name: the caller's mistake, said by huggingface_hub
+    except HFValidationError:  # not a repository name: the caller's mistake, said by huggingface_hub
         raise
     except Exception as err:  # huggingface_hub's HTTP, cache and offline errors
         if constants.HF_HUB_OFFLINE:

@@ -23,6 +23,7 @@ __all__ = [
     "default_device",
     "is_partial_of_dead_process",
     "partial_path",
+    "process_runs",
     "read_json",
     "read_state_dict",
     "sha256_prefix",
@@ -46,8 +47,20 @@ def is_partial_of_dead_process(path: Path) -> bool:
     match = _PARTIAL.search(path.name)
     if match is None:
         return False
-    pid = int(match.group(1))
-    return pid != os.getpid() and not Path(f"/proc/{pid}").exists()
+    return not process_runs(int(match.group(1)))
+
+
+def process_runs(pid: int) -> bool:
+    """Whether the process ``pid`` runs (this one included), on any platform."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but belongs to someone else
+        return True
+    return True
 
 
 @contextmanager

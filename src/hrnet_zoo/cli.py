@@ -49,6 +49,9 @@ _PYTHON_WORDS = {
     "checkpoint_path=PATH": "--checkpoint PATH",
     "hrnet_zoo.list_pretrained()": "hrnet-zoo list --pretrained",
     "hrnet_zoo.list_models()": "hrnet-zoo list",
+    "hrnet_zoo.save_pretrained": "hrnet-zoo convert",
+    "; other architectures load with timm.create_model": "",
+    "checkpoint=PATH to PersonDetector (or detector_checkpoint=PATH to PoseEstimator)": "--detector-checkpoint PATH",
 }
 _logger = logging.getLogger("hrnet_zoo")
 
@@ -97,6 +100,8 @@ def _device(name: str | None) -> torch.device:
         raise ValueError(f"--device {name!r}: no CUDA device is available here; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"--device {name!r} is not supported; use cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0...")
     return device
 
 
@@ -139,7 +144,7 @@ def _calibration_images(folder: str) -> list[Path]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     sources = find_sources(args.inputs)  # the inputs are checked before any weights load
     for source in sources:  # a video or webcam that cannot be opened is reported before any weights load too
-        if source.kind != "image":
+        if source.kind == "webcam" or (source.kind == "video" and not args.skip_bad):
             with VideoReader(source):
                 pass
     if args.batch_size < 1:
@@ -182,7 +187,7 @@ def _predict(
             progress=True,
         )
     except OSError as err:
-        if err.filename is None:  # a write into the run folder failed: name the folder (a full or read-only disk)
+        if err.filename is None and err.errno is not None:  # a write into the run folder failed (full disk): name it
             raise OSError(err.errno, err.strerror, str(folder)) from err
         raise
     if summary.interrupted:
@@ -194,7 +199,8 @@ def _predict(
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     annotation, images = find_coco_split(args.coco_root, args.split)
-    inputs = [annotation, *([args.boxes] if args.boxes else []), *images.iterdir()]
+    given = [p for p in (args.boxes, args.checkpoint, args.model) if p and Path(p).is_file()]
+    inputs = [annotation, *given, *images.iterdir()]
     plan_outputs([Path(p) for p in (args.results, args.out) if p], inputs, args.overwrite)  # before any inference
     device = _device(args.device)
     estimator = PoseEstimator(_create_model(args), device=device, flip_test=args.flip, decoder=args.decoder)
@@ -241,6 +247,8 @@ def _input_size(values: list[int] | None) -> tuple[int, int] | None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if Path(args.model).suffix in _EXPORTED:
+        raise ValueError(f"--model {args.model!r} is already exported; export a model name, arch.tag or local-dir:PATH")
     size = _input_size(args.input_size)
     if args.int8 and (args.format != "onnx" or args.calibration is None):
         raise ValueError("--int8 writes an ONNX model and needs --calibration DIR (a folder of person images)")
@@ -418,6 +426,11 @@ def _message(err: Exception, args: argparse.Namespace) -> str:
         return f"{err.strerror}: {err.filename}"
     if isinstance(err, WeightsUnavailableError) and err.kind == "pose" and not (err.hf_hub_id or err.url):
         return f"{err.name} has no pretrained weights"
+    if isinstance(err, CheckpointMismatchError) and err.checkpoint_joints is not None:
+        return (
+            f"the {err.source} predicts {err.checkpoint_joints} joints but the model has {err.model_joints}; "
+            "nothing was loaded"
+        )
     message = str(err)
     for python, words in _PYTHON_WORDS.items():
         message = message.replace(python, words)
@@ -431,7 +444,7 @@ def _advice(err: Exception, args: argparse.Namespace) -> str | None:
         where = _output_flag(err, args, dests)
         if err.reason == "exists":
             return f"pass {replace} to replace it, or choose another {where}"
-        if err.reason in ("input", "not_a_folder", "symlink"):
+        if err.reason in ("input", "not_a_folder", "symlink", "not_writable"):
             return f"choose another {where}"
     if isinstance(err, WeightsUnavailableError):
         if err.kind == "detector":
@@ -466,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logger.setLevel(logging.INFO)
     try:
         return args.func(args)
-    except (ValueError, OSError, WeightsUnavailableError) as err:  # user errors: bad files, arguments, weights
+    except (ValueError, OSError, ImportError, WeightsUnavailableError) as err:  # user errors, missing extras
         message, advice = _message(err, args), _advice(err, args)
         separator = "\n  - hrnet-zoo: " if "\n" in message else "; "  # a listed message gets the advice as a list item
         print(f"error: {message}" + (f"{separator}{advice}" if advice else ""), file=sys.stderr)

@@ -83,7 +83,7 @@ class ModelConfigError(ValueError):
 
 
 #: Why an output path was refused.
-RefusalReason = Literal["exists", "input", "symlink", "duplicate", "not_a_folder"]
+RefusalReason = Literal["exists", "input", "symlink", "duplicate", "not_a_folder", "not_writable"]
 
 
 class OutputRefusedError(ValueError):
@@ -92,7 +92,7 @@ class OutputRefusedError(ValueError):
     Attributes:
         path: The refused path.
         reason: ``"exists"`` (and replacing it was not asked for), ``"input"`` (it is one of the inputs),
-            ``"symlink"``, ``"duplicate"`` (two outputs share it) or ``"not_a_folder"``.
+            ``"symlink"``, ``"duplicate"`` (two outputs share it), ``"not_a_folder"`` or ``"not_writable"``.
     """
 
     def __init__(self, path: str | os.PathLike, reason: RefusalReason, message: str) -> None:

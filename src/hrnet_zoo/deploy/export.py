@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from .._utils import writing
 from ..models.meta import PoseMeta
 from .onnx_model import POSE_META_KEY, store_pose_meta
 
@@ -71,9 +73,9 @@ def save_program(model: nn.Module, path: str | os.PathLike, input_size: tuple[in
     """Write :func:`export_program`'s program to a ``.pt2`` file, with the model's ``pose_meta`` among its extra
     files, so that :class:`ExportedPoseModel` (and ``hrnet-zoo predict --model FILE.pt2``) runs it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     extra = {POSE_META_KEY: json.dumps(_exported_meta(model, input_size).to_dict())}
-    torch.export.save(export_program(model, input_size), str(path), extra_files=extra)
+    with writing(path) as partial:  # an interrupted export leaves no half-written file
+        torch.export.save(export_program(model, input_size), str(partial), extra_files=extra)
     return path
 
 
@@ -98,6 +100,13 @@ def export_onnx(
         raise ImportError('ONNX export needs onnx and onnxscript: pip install "hrnet-zoo[onnx]"') from err
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    external = needs_external_data(model)  # its data file is named after the file: written in place
+    with nullcontext(path) if external else writing(path) as target:  # else all at once: never half-written
+        _write_onnx(model, target, input_size, opset, external)
+    return path
+
+
+def _write_onnx(model: nn.Module, path: Path, input_size: tuple[int, int] | None, opset: int, external: bool) -> None:
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     torch.onnx.export(
         model.eval(),
@@ -108,12 +117,11 @@ def export_onnx(
         input_names=["images"],
         output_names=["heatmaps"],
         dynamic_shapes=({0: batch},),
-        external_data=needs_external_data(model),
+        external_data=external,
         verbose=False,
     )
     if hasattr(model, "pose_meta"):
         store_pose_meta(path, _exported_meta(model, input_size))  # it runs as an OnnxPoseModel
-    return path
 
 
 class ExportedPoseModel(nn.Module):
@@ -121,7 +129,7 @@ class ExportedPoseModel(nn.Module):
     PyTorch model: ``(B, 3, H, W) -> (B, K, H / 4, W / 4)`` heatmaps at the exported input size.
 
     Its ``pose_meta`` comes from the program's extra files unless given, so
-    :class:`~hrnet_zoo.pose.PoseEstimator` and ``evaluate`` use it unchanged.
+    :class:`~hrnet_zoo.PoseEstimator` and ``evaluate`` use it unchanged.
 
     Args:
         path: A ``.pt2`` file.

@@ -1,7 +1,7 @@
 """Running exported pose networks with ONNX Runtime, fp32 or int8, like the PyTorch model.
 
 :class:`OnnxPoseModel` carries the model's :class:`~hrnet_zoo.models.PoseMeta` (stored in the ONNX file's
-metadata by :func:`hrnet_zoo.quantize` and ``hrnet-zoo export``), so :class:`~hrnet_zoo.pose.PoseEstimator` and
+metadata by :func:`hrnet_zoo.deploy.quantize` and ``hrnet-zoo export``), so :class:`~hrnet_zoo.PoseEstimator` and
 ``evaluate`` use it unchanged.
 """
 
@@ -51,13 +51,13 @@ class OnnxPoseModel(nn.Module):
     ``pose_meta`` comes from the file's metadata unless given.
 
     Args:
-        path: An ONNX file written by :func:`quantize` or :func:`hrnet_zoo.export_onnx`.
+        path: An ONNX file written by :func:`quantize` or :func:`hrnet_zoo.deploy.export_onnx`.
         pose_meta: The model's metadata, when the file carries none.
         threads: Intra-op threads of ONNX Runtime (its default when ``None``).
 
     Example:
-        >>> int8 = hrnet_zoo.quantize(model, calibration_images, "w32_int8.onnx")
-        >>> PoseEstimator(hrnet_zoo.OnnxPoseModel("w32_int8.onnx")).predict("people.jpg", boxes=boxes)
+        >>> int8 = hrnet_zoo.deploy.quantize(model, calibration_images, "w32_int8.onnx")
+        >>> hrnet_zoo.PoseEstimator(hrnet_zoo.deploy.OnnxPoseModel("w32_int8.onnx")).predict("people.jpg", boxes=boxes)
     """
 
     def __init__(self, path: str | os.PathLike, pose_meta: PoseMeta | None = None, threads: int | None = None) -> None:

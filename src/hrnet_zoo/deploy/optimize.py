@@ -56,7 +56,7 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = True, inplace
         inplace: Modify ``model`` itself instead of a copy.
 
     Example:
-        >>> fast = hrnet_zoo.optimize_for_inference(hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True))
+        >>> fast = hrnet_zoo.deploy.optimize_for_inference(hrnet_zoo.create_model("hrnet_w32_pose", pretrained=True))
         >>> heatmaps = fast(torch.randn(8, 3, 256, 192))
     """
     target = (model if inplace else copy.deepcopy(model)).eval()

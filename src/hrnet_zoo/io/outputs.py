@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._utils import partial_path, writing
+from .._utils import partial_path, process_runs, writing
 from ..errors import OutputRefusedError
 
 __all__ = [
@@ -77,14 +77,31 @@ def _claim(folder: Path) -> bool:
     only while the folder holds nothing else (an earlier run's results)."""
     if not folder.is_dir() or folder.is_symlink():
         return False
+    claim = folder / _CLAIM
     try:
-        os.close(os.open(folder / _CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        descriptor = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        return False
+        if _claimant(claim) is None or process_runs(_claimant(claim)):  # a run under way (or being claimed)
+            return False
+        claim.unlink(missing_ok=True)  # left by a run that was killed: the folder is free again
+        return _claim(folder)
+    except PermissionError as err:
+        raise OutputRefusedError(folder, "not_writable", f"output folder {str(folder)!r} is not writable") from err
+    with os.fdopen(descriptor, "w") as f:
+        f.write(str(os.getpid()))
     if _is_empty_folder(folder):
         return True
-    (folder / _CLAIM).unlink()
+    claim.unlink()
     return False
+
+
+def _claimant(claim: Path) -> int | None:
+    """The process id a claim file records (``None`` while it is being written)."""
+    try:
+        text = claim.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def run_folder(path: str | os.PathLike, exist_ok: bool = False) -> Path:

@@ -10,7 +10,7 @@ Sources, in order, for ``create_model(name, pretrained=True)``:
    ``weights_only=True``, converted once and cached as safetensors: later loads are pickle-free.
 4. A tag's Hub repository that is not content-checked: its weights load with a warning and claim nothing.
 
-Every file goes through :func:`hrnet_zoo.models.checkpoint.load_checkpoint`, and the model's
+Every file goes through :func:`hrnet_zoo.models.load_checkpoint`, and the model's
 ``pose_meta.origin`` records what was loaded.
 """
 
@@ -273,7 +273,7 @@ def load_weights_file(
     discard_bad: bool = False,
     origin_name: str | None = None,
 ) -> list[str]:
-    """Load one weights file (:func:`~hrnet_zoo.models.checkpoint.load_checkpoint`) and record its origin.
+    """Load one weights file (:func:`~hrnet_zoo.models.load_checkpoint`) and record its origin.
 
     ``model.pose_meta.origin`` becomes the tag's (provenance, metrics, license) when the file is the tag's: served
     for it (``from_tag``), or the upstream file itself (its SHA-256 starts with the tag's prefix). An ``hf-hub:`` or

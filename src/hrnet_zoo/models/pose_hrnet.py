@@ -3,7 +3,7 @@
 Paper: "Deep High-Resolution Representation Learning for Human Pose Estimation", Sun et al., CVPR 2019
 (https://arxiv.org/abs/1902.09212). Original implementation (MIT):
 https://github.com/leoxiaobin/deep-high-resolution-net.pytorch. This file rebuilds the same network from the
-blocks in :mod:`hrnet_zoo.layers`; :mod:`hrnet_zoo.models.layouts` maps the original checkpoints onto it.
+blocks in :mod:`hrnet_zoo.layers`; :mod:`hrnet_zoo.models._layouts` maps the original checkpoints onto it.
 """
 
 from __future__ import annotations

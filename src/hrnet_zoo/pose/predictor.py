@@ -93,7 +93,10 @@ class PoseEstimator:
     Keypoints, input size, normalisation and the heatmap codec (crop geometry, decoding, flip shift) come from the
     model's :attr:`pose_meta`, whose :class:`~hrnet_zoo.codec.TopDownTransform` makes every crop and maps every
     peak back, so weights trained with DARK or UDP are decoded as they were trained. The model is left in its mode
-    (a model still training keeps training) and always run with its current weights.
+    (a model still training keeps training) and always run with its current weights: a change is seen through the
+    tensors' in-place version counters and storage (optimizer steps, ``load_state_dict``, BatchNorm statistics);
+    writes through ``.data`` bypass the counters, so after such an update (some EMA code) call
+    ``estimator.refresh()``.
 
     Args:
         model: An hrnet_zoo pose model (moved to ``device``), an :class:`~hrnet_zoo.deploy.OnnxPoseModel` (e.g.
@@ -187,6 +190,11 @@ class PoseEstimator:
         model itself, switched to eval mode only while it runs. (A module swapped into the model after the
         estimator was made is not followed: make a new estimator.)"""
         return self._fused_model() if self._optimize else self._network
+
+    def refresh(self) -> None:
+        """Rebuild the folded copy at the next call, for weights changed where no version counter sees it
+        (``.data`` writes)."""
+        self._fused_version = None
 
     def _fused_model(self) -> nn.Module:
         version = _weights_version(self._weights)
