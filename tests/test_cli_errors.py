@@ -7,9 +7,11 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -383,3 +385,21 @@ def test_a_claim_left_by_a_killed_run_is_free_again(tmp_path):
         assert claimed == folder
         with claim_run_folder(folder) as second:  # while this run holds it, another gets a fresh folder
             assert second == tmp_path / "run-2"
+
+
+def test_sigterm_during_an_export_leaves_no_half_written_file(files, tmp_path, capsys, monkeypatch):
+    """SIGTERM is handled like Ctrl-C by every command: the export's partial file is removed, exit status 130."""
+    before = signal.getsignal(signal.SIGTERM)
+
+    def killed_while_writing(model, path, *args):
+        path.write_bytes(b"half an onnx file")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM was not handled")
+
+    monkeypatch.setattr(export_module, "_write_onnx", killed_while_writing)
+    weights = str(files["root"] / "w.safetensors")
+    assert main(["export", "--model", ARCH, "--checkpoint", weights, "--output", str(tmp_path / "m.onnx")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

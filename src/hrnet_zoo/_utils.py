@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -27,6 +30,7 @@ __all__ = [
     "read_json",
     "read_state_dict",
     "sha256_prefix",
+    "terminate_as_interrupt",
     "writing",
 ]
 
@@ -147,3 +151,22 @@ def coco_keypoint_result(
     ``loadRes`` reads it; ``extra`` fields (``bbox``, ``box_score``) are added as given."""
     flat = [round(float(v), 3) for joint in keypoints for v in joint]
     return {"image_id": image_id, "category_id": category_id, "keypoints": flat, "score": score, **extra}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM is handled as Ctrl-C is (a ``KeyboardInterrupt``: partial files are cleaned
+    up, finished ones kept); the previous handler comes back afterwards. Signal handlers belong to the main
+    thread: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -20,7 +20,7 @@ from hrnet_zoo_cli import COMMANDS, top_level_parser
 from . import __version__
 from ._download import WEIGHTS_FILE
 from ._factory import create_model, get_pretrained_cfg, list_models, list_pretrained
-from ._utils import default_device, read_json
+from ._utils import default_device, read_json, terminate_as_interrupt
 from .deploy.export import ExportedPoseModel, check_input_size, export_onnx, needs_external_data, save_program
 from .deploy.onnx_model import OnnxPoseModel
 from .deploy.optimize import optimize_for_inference
@@ -478,7 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logger.addHandler(handler)
         _logger.setLevel(logging.INFO)
     try:
-        return args.func(args)
+        with terminate_as_interrupt():  # SIGTERM as Ctrl-C: partial files are removed, finished ones kept
+            return args.func(args)
+    except KeyboardInterrupt:
+        print(f"stopped: hrnet-zoo {args.command} was interrupted; nothing half-written is left", file=sys.stderr)
+        return 130
     except (ValueError, OSError, ImportError, WeightsUnavailableError) as err:  # user errors, missing extras
         message, advice = _message(err, args), _advice(err, args)
         separator = "\n  - hrnet-zoo: " if "\n" in message else "; "  # a listed message gets the advice as a list item

@@ -7,17 +7,14 @@ The one place that goes from inputs to a run folder: ``PoseEstimator.run`` and `
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from .._utils import terminate_as_interrupt
 from ..io.outputs import claim_run_folder, plan_outputs
 from .run_writer import RunWriter
 from .sources import Source, VideoReader, find_sources
@@ -85,24 +82,6 @@ def _frame_total(sources: Sequence[Source]) -> int | None:
     return total
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM is handled as Ctrl-C is (the frames done are kept in complete files); the
-    previous handler comes back afterwards. Signal handlers belong to the main thread: elsewhere nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
 def run_poses(
     estimator: PoseEstimator,
     inputs: RunInputs,
@@ -167,7 +146,7 @@ def run_poses(
         bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress or (total is not None and total < 2))
         interrupted, stopped = False, None
         try:
-            with _terminate_as_interrupt(), writer, bar:
+            with terminate_as_interrupt(), writer, bar:
                 try:
                     for frame, result in estimator.stream(sources, boxes, box_format, batch_frames, skip_bad=skip_bad):
                         writer.add(frame, result)
