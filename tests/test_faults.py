@@ -678,6 +678,14 @@ def test_boxes_by_frame_index_and_the_detector_for_the_rest(tiny_model, clip, tm
     assert frames[0][1].box_scores.tolist() == [1.0, 1.0]
 
 
+def test_boxes_for_frames_past_the_end_are_reported(tiny_model, clip, caplog):
+    estimator = make_estimator(tiny_model)
+    with caplog.at_level(logging.WARNING, logger="hrnet_zoo"):
+        frames = list(estimator.stream(clip[0], {"clip.mp4": {"3": [BOX], "30": [BOX], "99": [BOX]}}))
+    assert len(frames) == 30 and len(frames[3][1]) == 1
+    assert "name frames 30, 99, which" in caplog.text and "were not used" in caplog.text
+
+
 def test_boxes_naming_no_input_are_refused_by_name(tiny_model, clip, tmp_path):
     estimator = make_estimator(tiny_model)
     boxes = {"clp.mp4": [BOX], "clip.mp4": [BOX], "astronat.jpg": [BOX]}

@@ -364,6 +364,7 @@ class PoseEstimator:
         for batch in _batches(read_frames(sources, skip_bad), batch_frames):
             batch_boxes = [given(frame) for frame in batch]
             yield from zip(batch, self.predict([frame.image for frame in batch], batch_boxes, "xyxy"))
+        given.warn_unused()
 
     #: Estimate every pose of images, folders, videos or webcams and write a finished run folder, never replacing
     #: an input or an earlier run: ``estimator.run(inputs, out_dir, ...)`` is

@@ -337,6 +337,7 @@ class GivenBoxes:
         self._convert = convert
         self._every: dict[Source, object] = {}
         self._frames: dict[Source, dict[int, object]] = {}
+        self._asked: set[tuple[Source, int]] = set()
         used: set[str] = set()
         for source in sources:
             key = _key_of(source, named, by_path)
@@ -370,7 +371,24 @@ class GivenBoxes:
         """The boxes of ``frame``, or ``None`` (its persons come from the detector)."""
         if self._every.get(frame.source) is not None:
             return self._every[frame.source]
+        self._asked.add((frame.source, frame.index))
         return self._frames.get(frame.source, {}).get(frame.index)
+
+    def unused(self) -> dict[Source, list[int]]:
+        """Per video, the frame indices given boxes that no frame asked for (the video ended before them)."""
+        unused = {s: sorted(i for i in table if (s, i) not in self._asked) for s, table in self._frames.items()}
+        return {source: frames for source, frames in unused.items() if frames}
+
+    def warn_unused(self) -> None:
+        """Log a warning for each video whose boxes name frames it did not have: never drop boxes in silence."""
+        for source, frames in self.unused().items():
+            shown = ", ".join(map(str, frames[:8])) + (f" (+{len(frames) - 8} more)" if len(frames) > 8 else "")
+            _logger.warning(
+                "boxes of %r name frames %s, which %s did not have; they were not used",
+                source.location,
+                shown,
+                source.location,
+            )
 
     def covers(self, source: Source) -> bool:
         """Whether every frame of ``source`` has boxes (no detector is needed for it)."""
