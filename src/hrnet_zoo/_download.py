@@ -19,13 +19,14 @@ import socket
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.utils import HFValidationError
 from tqdm import tqdm
 
-from ._utils import is_partial_of_dead_process, partial_path
+from ._utils import is_partial_of_dead_process, writing
 from .errors import WeightsUnavailableError
 
 __all__ = [
@@ -165,41 +166,43 @@ def download_verified(url: str, sha256_prefix: str | None, directory: str | os.P
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(directory)
     path = directory / Path(url.split("?")[0]).name
-    partial = partial_path(path)
     digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=download_timeout()) as response, partial.open("wb") as out:
-            expected = response.headers.get("Content-Length")
-            received = 0
-            progress = tqdm(
-                total=int(expected) if expected else None,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=path.name,
-                disable=None,
-                leave=False,
+    with writing(path) as partial:  # renamed once complete and verified; removed when anything fails
+        try:
+            _fetch(url, partial, digest)
+        except Exception as err:  # URLError, HTTPError, timeouts, cut connections: this source failed
+            if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
+                raise  # the disk, not the network: the caller may write elsewhere
+            raise WeightsUnavailableError(f"could not download {url}: {type(err).__name__}: {err}", url=url) from err
+        if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
+            raise ValueError(
+                f"the file downloaded from {url} failed verification: its SHA-256 does not start with {sha256_prefix}"
             )
-            with progress:  # shown on terminals only
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    progress.update(len(chunk))
-            if expected is not None and received != int(expected):
-                raise OSError(f"the transfer was cut short ({received} of {expected} bytes)")
-    except Exception as err:  # URLError, HTTPError, timeouts, cut connections: this source failed
-        partial.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
-            raise  # the disk, not the network: the caller may write elsewhere
-        raise WeightsUnavailableError(f"could not download {url}: {type(err).__name__}: {err}", url=url) from err
-    if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
-        partial.unlink(missing_ok=True)
-        raise ValueError(
-            f"the file downloaded from {url} failed verification: its SHA-256 does not start with {sha256_prefix}"
-        )
-    partial.replace(path)
     return path
+
+
+def _fetch(url: str, target: Path, digest: Any) -> None:
+    """Stream ``url`` into ``target``, feeding ``digest``, with a progress bar on terminals; a short body raises."""
+    with urllib.request.urlopen(url, timeout=download_timeout()) as response, target.open("wb") as out:
+        expected = response.headers.get("Content-Length")
+        received = 0
+        progress = tqdm(
+            total=int(expected) if expected else None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=Path(url.split("?")[0]).name,
+            disable=None,
+            leave=False,
+        )
+        with progress:  # shown on terminals only
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                progress.update(len(chunk))
+        if expected is not None and received != int(expected):
+            raise OSError(f"the transfer was cut short ({received} of {expected} bytes)")
 
 
 def discard_download(path: str | os.PathLike) -> None:

@@ -152,20 +152,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.detector_checkpoint is not None and args.detector == "none":
         raise ValueError("--detector-checkpoint needs a --detector; drop it or name the detector it belongs to")
     boxes = _load_boxes(args.boxes)
-    GivenBoxes(boxes, sources)  # keys naming no input are reported before any weights load
+    covered = GivenBoxes(boxes, sources).covers  # keys naming no input are reported before any weights load
     device = _device(args.device)
     if not args.out_dir:
         raise ValueError("--out-dir is empty: name the run folder")
     with claim_run_folder(args.out_dir, args.exist_ok) as folder:  # before the weights load: two runs never share
-        return _predict(args, sources, boxes, device, folder)
+        needs_detector = not all(map(covered, sources))  # no detector weights when --boxes covers every input
+        return _predict(args, sources, boxes, needs_detector, device, folder)
 
 
 def _predict(
-    args: argparse.Namespace, sources: list[Source], boxes: dict[str, object] | None, device: torch.device, folder: Path
+    args: argparse.Namespace,
+    sources: list[Source],
+    boxes: dict[str, object] | None,
+    needs_detector: bool,
+    device: torch.device,
+    folder: Path,
 ) -> int:
     model = _create_model(args)
-    detector = None  # no detector weights are needed when --boxes covers every input
-    if args.detector != "none" and not all(map(GivenBoxes(boxes, sources).covers, sources)):
+    detector = None
+    if args.detector != "none" and needs_detector:
         detector = PersonDetector(
             args.detector, checkpoint=args.detector_checkpoint, score_threshold=args.detection_threshold, device=device
         )

@@ -71,7 +71,7 @@ def export_program(model: nn.Module, input_size: tuple[int, int] | None = None) 
 
 def save_program(model: nn.Module, path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> Path:
     """Write :func:`export_program`'s program to a ``.pt2`` file, with the model's ``pose_meta`` among its extra
-    files, so that :class:`ExportedPoseModel` (and ``hrnet-zoo predict --model FILE.pt2``) runs it."""
+    files, so that :class:`ExportedPoseModel` runs it."""
     path = Path(path)
     extra = {POSE_META_KEY: json.dumps(_exported_meta(model, input_size).to_dict())}
     with writing(path) as partial:  # an interrupted export leaves no half-written file

@@ -61,7 +61,7 @@ class RunWriter:
     folder and checks every output before anything is written; use the writer directly in a loop of your own.
 
     Args:
-        folder: The run folder (see :func:`hrnet_zoo.io.outputs.run_folder` for picking a fresh one).
+        folder: The run folder (see :func:`hrnet_zoo.io.claim_run_folder` for claiming a fresh one).
         sources: The run's inputs, in order (their drawings are named after them).
         keypoints: The model's keypoint set, recorded as the COCO category.
         draw: Write drawn images and videos.
