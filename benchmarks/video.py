@@ -1,29 +1,31 @@
-"""Video throughput: hrnet_zoo's pipeline against the original repository's demo loop, with the same networks.
+"""Live video on a CPU: hrnet_zoo's pipelines against the original repository's demo loop, all in one run.
 
-A clip of ``--frames`` frames with ``--persons`` persons each (the astronaut photo, panning) is written with PyAV,
-then processed four ways, each reading the clip, estimating every person's pose, drawing, and writing a video:
+A clip of ``--frames`` frames at 640x480 with ``--persons`` persons (the astronaut photo, swaying) is written with
+PyAV, then processed three ways, each reading the clip, estimating every person's pose, drawing and writing a video:
 
-- hrnet_zoo, detector + W32: ``PoseEstimator.stream`` (frames decoded and detected in batches, all persons of a
-  batch cropped in torch and run through the BN-folded channels-last W32 together) and ``RunWriter``;
-- hrnet_zoo, given boxes + W32: the same with the persons' boxes given;
-- the original demo's loop (``demo/demo.py`` of deep-high-resolution-net.pytorch), detector + W32: per frame an
-  OpenCV read, one detector call, then per person a NumPy crop matrix, ``cv2.warpAffine``, ``ToTensor`` +
-  ``Normalize``, one forward pass of the eager network, ``get_final_preds`` in NumPy, OpenCV drawing and
-  ``cv2.VideoWriter``;
-- the original loop with the given boxes.
+- **original loop** (``demo/demo.py`` of deep-high-resolution-net.pytorch): per frame an OpenCV read, torchvision's
+  Faster R-CNN as it comes, then per person a NumPy crop matrix, ``cv2.warpAffine``, ``ToTensor`` + ``Normalize``,
+  one forward pass of the eager W32, ``get_final_preds`` in NumPy, OpenCV drawing and ``cv2.VideoWriter``;
+- **same networks, detect-every-1**: ``PoseEstimator.run``'s path with the same two networks (the detector with its
+  BatchNorms folded, W32 folded and channels-last, every person of a batch of frames in one forward pass);
+- **same networks, detector in bf16** (on CPUs with AMX or AVX512-BF16 only): the same, the detector run under
+  ``torch.autocast(bfloat16)`` (``PersonDetector(amp=torch.bfloat16)``, ``--detector-bf16``);
+- **recommended CPU pipeline**: :data:`hrnet_zoo.pose.CPU_VIDEO_DEFAULTS`' light detector on every
+  ``--detect-every``-th frame, W32 int8 (ONNX Runtime, calibrated on the clip's persons), tracking on.
 
-No flip test (the demo has none) and argmax decoding, so both compute the same heatmaps up to float rounding and
-the crops' sampling (OpenCV's fixed-point bilinear ``warpAffine`` rounds crops to uint8; hrnet_zoo samples in
-float): the table gives the largest heatmap difference relative to the heatmaps' range, and the share of
-keypoints both place within 0.5 pixel. With random weights (no ``--checkpoint``) heatmaps are nearly flat and
-such rounding can move an argmax; with trained weights the keypoints agree. The per-stage breakdown (read,
-detect, crop, network, decode, draw, write) is measured in a separate instrumented pass of each pipeline.
+No flip test (the demo has none) and argmax decoding. The per-stage breakdown comes from the same pass (each
+stage's calls timed: read, detect, crop, network, decode, draw, write; "track + other" is the rest).
 
-Weights: ``--checkpoint`` (W32 COCO) and ``--detector-checkpoint``; without them the networks keep random weights
-(timings are the same) and the detector's classifier is biased towards 'person' and capped at ``--persons``
-boxes per frame, so both pipelines see the same number of persons as with real weights.
+Weights: ``--checkpoint`` (W32 COCO) and ``--detector-checkpoint`` / ``--light-checkpoint``; without them the
+networks keep random weights (the timings are the same) and each detector's classifier is biased towards 'person'
+and capped at ``--persons`` boxes, so every pipeline sees as many persons as with real weights. Random pose weights
+have no confident joints, so the tracker then counts every joint (``keypoint_threshold=0``) when it takes boxes
+from poses: the detector runs exactly every N-th frame, as with trained weights on a clean clip. The table's
+"detections" column counts the detector's calls.
 
-    python benchmarks/video.py [--frames 8] [--persons 3] [--device cpu|cuda] [--detector NAME]
+    python benchmarks/video.py [--frames 30] [--original-frames 6] [--persons 3] [--detect-every 5]
+
+The last line is ``end-to-end: hrnet_zoo X fps, original loop Y fps, Z.ZZx`` for the recommended pipeline.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import platform
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -44,52 +48,70 @@ from inference import cpu_flags
 from torchvision.transforms import functional as TF
 
 import hrnet_zoo
-from hrnet_zoo import PoseEstimator
+from hrnet_zoo import PoseEstimator, PoseResult
+from hrnet_zoo._utils import cpu_has_bf16_units
 from hrnet_zoo.codec import box_to_center_scale
+from hrnet_zoo.deploy import quantize
 from hrnet_zoo.io import load_image
-from hrnet_zoo.pose import PersonDetector, RunWriter, VideoWriter, detect_persons, find_sources, read_frames
+from hrnet_zoo.pose import (
+    CPU_VIDEO_DEFAULTS,
+    PersonDetector,
+    RunWriter,
+    TrackerConfig,
+    VideoReader,
+    VideoWriter,
+    find_sources,
+)
 
 PHOTO = Path(__file__).parent.parent / "examples" / "images" / "astronaut.jpg"
 PERSON_BOX = (100, 20, 330, 490)  # xywh of the astronaut in the 512x512 photo
-SIDE = 320  # each person's tile, pixels
+HEIGHT, WIDTH = 480, 640
+STAGES = ("read", "detect", "crop", "network", "decode", "draw", "write", "track + other")
 
 
-def make_clip(path: Path, frames: int, persons: int) -> list[list[float]]:
-    """Write the clip; return the persons' xywh boxes (the same in every frame: the tiles pan inside)."""
-    tile = torch.nn.functional.interpolate(load_image(PHOTO)[None].float(), size=(SIDE, SIDE), mode="bilinear")[0]
-    height, width = SIDE + 40, SIDE * persons + 40
-    with VideoWriter(path, 25, (height, width)) as writer:
+def make_clip(path: Path, frames: int, persons: int) -> list[list[list[float]]]:
+    """Write the clip; return each frame's xywh person boxes."""
+    x, y, w, h = PERSON_BOX
+    person = load_image(PHOTO)[:, y : y + h, x : x + w][None].float()
+    tile_w, tile_h = (WIDTH - 40) // persons - 10, HEIGHT - 80
+    tile = torch.nn.functional.interpolate(person, size=(tile_h, tile_w), mode="bilinear")[0]
+    boxes = []
+    with VideoWriter(path, 25, (HEIGHT, WIDTH)) as writer:
         for i in range(frames):
-            canvas = torch.full((3, height, width), 90.0)
+            canvas = torch.full((3, HEIGHT, WIDTH), 90.0)
+            frame_boxes = []
             for p in range(persons):
-                shifted = torch.roll(tile, shifts=(i % 5) - 2, dims=2)
-                canvas[:, 20 : 20 + SIDE, 20 + p * SIDE : 20 + (p + 1) * SIDE] = shifted
+                left = 20 + p * (tile_w + 10) + round(6 * np.sin(0.4 * i + p))
+                canvas[:, 40 : 40 + tile_h, left : left + tile_w] = tile
+                frame_boxes.append([left, 40, tile_w, tile_h])
             writer.write(canvas.round().clamp(0, 255).to(torch.uint8))
-    s = SIDE / 512
-    return [
-        [20 + p * SIDE + PERSON_BOX[0] * s, 20 + PERSON_BOX[1] * s, PERSON_BOX[2] * s, PERSON_BOX[3] * s]
-        for p in range(persons)
-    ]
+            boxes.append(frame_boxes)
+    return boxes
 
 
-def make_detector(args: argparse.Namespace, device: torch.device, folder: Path) -> PersonDetector:
-    checkpoint = args.detector_checkpoint
-    if checkpoint is None:  # random weights, classifier biased to 'person' (see the module docstring)
-        net = torchvision.models.get_model(args.detector, weights=None, weights_backbone=None, num_classes=91)
-        state = net.state_dict()
-        state["roi_heads.box_predictor.cls_score.weight"].mul_(0.01)  # every proposal a person, scores apart
-        state["roi_heads.box_predictor.cls_score.bias"].zero_()[1] = 8.0
-        checkpoint = folder / "detector.pth"
-        torch.save(state, checkpoint)
-    return PersonDetector(args.detector, checkpoint=checkpoint, max_persons=args.persons, device=device)
+def biased_detector_state(name: str) -> dict[str, torch.Tensor]:
+    """Random weights of a Faster R-CNN whose classifier calls every proposal a person, scores apart."""
+    net = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=91)
+    state = net.state_dict()
+    state["roi_heads.box_predictor.cls_score.weight"].mul_(0.01)
+    state["roi_heads.box_predictor.cls_score.bias"].zero_()[1] = 8.0
+    return state
+
+
+def detector_checkpoint(name: str, given: str | None, folder: Path) -> Path:
+    if given is not None:
+        return Path(given)
+    path = folder / f"{name}.pth"
+    torch.save(biased_detector_state(name), path)
+    return path
 
 
 class Stages:
-    """Seconds per named stage, with CUDA synchronised at each boundary."""
+    """Seconds per named stage (CUDA synchronised at each boundary)."""
 
     def __init__(self, device: torch.device) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
-        self.heatmaps: list[np.ndarray] = []
+        self.calls: dict[str, int] = defaultdict(int)
         self.device = device
         self._last = 0.0
 
@@ -107,104 +129,119 @@ class Stages:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
+    def timed(
+        self, stage: str, fn: Callable, exclude: tuple[str, ...] = (), count: Callable = lambda *a: 1
+    ) -> Callable:
+        """``fn`` counting its time towards ``stage``, less the time of the ``exclude`` stages spent inside it, and
+        ``count(*args)`` calls."""
 
-def ours_end_to_end(estimator: PoseEstimator, clip: Path, out: Path, boxes: list | None, batch: int) -> list:
-    """The whole pipeline as a user runs it; returns each frame's keypoints ``(persons, 17, 3)``."""
+        def wrapper(*args, **kwargs):
+            inner = sum(self.seconds[s] for s in exclude)
+            self._sync()
+            start = time.perf_counter()
+            value = fn(*args, **kwargs)
+            self._sync()
+            self.seconds[stage] += time.perf_counter() - start - (sum(self.seconds[s] for s in exclude) - inner)
+            self.calls[stage] += count(*args)
+            return value
+
+        return wrapper
+
+
+@contextmanager
+def instrumented(estimator: PoseEstimator, stages: Stages) -> Iterator[None]:
+    """Every stage of ``estimator``'s pipeline timed into ``stages`` while the block runs."""
+    patched = [
+        (estimator, "crops", stages.timed("crop", estimator.crops, ("detect",))),
+        (estimator, "heatmaps", stages.timed("network", estimator.heatmaps)),
+        (estimator, "predict", stages.timed("decode", estimator.predict, ("detect", "crop", "network"))),
+        (PoseResult, "plot", stages.timed("draw", PoseResult.plot)),
+        (VideoWriter, "write", stages.timed("write", VideoWriter.write)),
+    ]
+    if isinstance(estimator.detector, PersonDetector):
+        detect = stages.timed("detect", estimator.detector.detect, count=len)  # images detected
+        patched.append((estimator.detector, "detect", detect))
+    indexed = VideoReader.indexed
+
+    def timed_frames(reader: VideoReader) -> Iterator[tuple[int, torch.Tensor]]:
+        frames = indexed(reader)
+        while True:
+            start = time.perf_counter()
+            item = next(frames, None)
+            stages.seconds["read"] += time.perf_counter() - start
+            if item is None:
+                return
+            yield item
+
+    patched.append((VideoReader, "indexed", timed_frames))
+    saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patched]
+    for owner, name, value in patched:
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            if value is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
+def hrnet_zoo_run(estimator: PoseEstimator, clip: Path, out: Path, **video) -> tuple[float, Stages, list]:
+    """The pipeline as a user runs it (``stream`` into a ``RunWriter``): seconds, stages, keypoints per frame."""
+    stages = Stages(estimator.device)
     sources = find_sources([clip])
     keypoints = []
-    with RunWriter(out, sources, estimator.keypoints) as writer:
-        if boxes is None:
-            for frame, result in estimator.stream(sources, batch_frames=batch):
+    with instrumented(estimator, stages):
+        start = time.perf_counter()
+        with RunWriter(out, sources, estimator.keypoints) as writer:
+            for frame, result in estimator.stream(sources, **video):
                 writer.add(frame, result)
                 keypoints.append(result.keypoints)
-        else:
-            frames = list(read_frames(sources))  # a short clip: the given-boxes path batches its frames directly
-            for start in range(0, len(frames), batch):
-                chunk = frames[start : start + batch]
-                for frame, result in zip(chunk, estimator.predict([f.image for f in chunk], [boxes] * len(chunk))):
-                    writer.add(frame, result)
-                    keypoints.append(result.keypoints)
-    return keypoints
+        total = time.perf_counter() - start
+    stages.seconds["track + other"] = total - sum(stages.seconds.values())
+    return total, stages, keypoints
 
 
-def ours_stages(estimator: PoseEstimator, clip: Path, out: Path, boxes: list | None, batch: int) -> Stages:
-    """The same work, stage by stage."""
-    stages = Stages(estimator.device)
-    stages.start()
-    frames = list(read_frames(clip))
-    stages.mark("read")
-    with VideoWriter(out, 25, tuple(frames[0].image.shape[-2:])) as writer:
-        for start in range(0, len(frames), batch):
-            images = [f.image for f in frames[start : start + batch]]
-            stages.start()
-            if boxes is None:
-                found = detect_persons(estimator.detector, images)
-                given = [b for b, _ in found]
-                box_format = "xyxy"
-            else:
-                given, box_format = [boxes] * len(images), "xywh"
-            stages.mark("detect")
-            crops = estimator.crops(images, given, box_format)
-            stages.mark("crop")
-            heatmaps = estimator.heatmaps(crops.inputs)
-            stages.mark("network")
-            stages.heatmaps += list(heatmaps.cpu().numpy())
-            coords, scores = estimator.codec.decode(heatmaps)
-            points = estimator.codec.to_image(coords, crops.center, crops.scale).cpu().numpy()
-            stages.mark("decode")
-            drawn, first = [], 0
-            for image, count in zip(images, crops.per_image):
-                kpts = np.concatenate([points[first : first + count], scores[first : first + count, :, None].cpu()], -1)
-                first += count
-                drawn.append(hrnet_zoo.pose.draw_poses(image, kpts, estimator.keypoints.skeleton))
-            stages.mark("draw")
-            for image in drawn:
-                writer.write(image)
-            stages.mark("write")
-    return stages
+def original_detector(net: torch.nn.Module, persons: int) -> Callable[[np.ndarray], list[list[float]]]:
+    """The demo's ``get_person_detection_boxes``: torchvision's detector as it comes, persons above 0.5."""
+
+    def detect(rgb: np.ndarray) -> list[list[float]]:
+        with torch.no_grad():
+            output = net([TF.to_tensor(rgb)])[0]
+        keep = (output["labels"] == 1) & (output["scores"] > 0.5)
+        return [[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in output["boxes"][keep][:persons].tolist()]
+
+    return detect
 
 
-def original_loop(
-    model: torch.nn.Module,
-    detector: PersonDetector | None,
-    clip: Path,
-    out: Path,
-    boxes: list | None,
-    device: torch.device,
-    stages: Stages | None = None,
-) -> list:
-    """The original demo's per-frame, per-person loop; returns each frame's keypoints ``(persons, 17, 3)``."""
-    stages = stages or Stages(device)
+def original_loop(model: torch.nn.Module, detect: Callable, clip: Path, out: Path, frames: int) -> tuple:
+    """The original demo's per-frame, per-person loop on the first ``frames`` frames: seconds, stages, keypoints."""
+    stages = Stages(torch.device("cpu"))
     capture = cv2.VideoCapture(str(clip))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25, (WIDTH, HEIGHT))
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     everything = []
-    while True:
+    start = time.perf_counter()
+    for _ in range(frames):
         stages.start()
         ok, bgr = capture.read()
         if not ok:
             break
         rgb = bgr[:, :, ::-1].copy()
         stages.mark("read")
-        if boxes is None:
-            found, _ = detector(torch.from_numpy(rgb).permute(2, 0, 1))
-            xywh = [[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in found.tolist()]
-        else:
-            xywh = boxes
+        boxes = detect(rgb)
         stages.mark("detect")
         frame_points = []
-        for box in xywh:
+        for box in boxes:
             center, scale = (v.numpy()[0] for v in box_to_center_scale(torch.tensor([box]), (256, 192)))
             trans = reference_affine(center, scale, 0, [192, 256], inv=0)
             crop = cv2.warpAffine(rgb, trans, (192, 256), flags=cv2.INTER_LINEAR)
-            x = TF.normalize(TF.to_tensor(crop), mean, std)[None].to(device)
+            x = TF.normalize(TF.to_tensor(crop), mean, std)[None]
             stages.mark("crop")
             with torch.no_grad():
-                heatmaps = model(x).cpu().numpy()
+                heatmaps = model(x).numpy()
             stages.mark("network")
-            stages.heatmaps.append(heatmaps[0])
             preds, maxvals = reference_decode(heatmaps, center[None], scale[None])
             frame_points.append(np.concatenate([preds[0], maxvals[0][:, None]], -1))
             stages.mark("decode")
@@ -215,83 +252,118 @@ def original_loop(
         writer.write(bgr)
         stages.mark("write")
         everything.append(np.stack(frame_points) if frame_points else np.zeros((0, 17, 3), np.float32))
+    total = time.perf_counter() - start
     writer.release()
     capture.release()
-    return everything
+    stages.calls["detect"] = len(everything)
+    return total, stages, everything
 
 
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+def calibration_crops(estimator: PoseEstimator, clip: Path, boxes: list, frames: int = 8) -> torch.Tensor:
+    """The clip's persons, cropped and normalised as the estimator does, to calibrate int8 on."""
+    images = [frame.image for frame, _ in zip(hrnet_zoo.pose.read_frames(clip), range(frames))]
+    return estimator.crops(images, boxes[: len(images)]).inputs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--original-frames", type=int, default=6, help="frames of the (slow) original loop")
     parser.add_argument("--persons", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--detector", default="fasterrcnn_resnet50_fpn_v2")
+    parser.add_argument("--detect-every", type=int, default=CPU_VIDEO_DEFAULTS.detect_every)
+    parser.add_argument("--detector", default="fasterrcnn_resnet50_fpn_v2", help="the original's detector")
     parser.add_argument("--detector-checkpoint")
+    parser.add_argument("--light-detector", default=CPU_VIDEO_DEFAULTS.detector)
+    parser.add_argument("--light-checkpoint")
     parser.add_argument("--checkpoint", help="W32 COCO weights (random weights otherwise)")
     parser.add_argument("--batch-frames", type=int, default=8)
     args = parser.parse_args()
-    device = torch.device(args.device)
     folder = Path(tempfile.mkdtemp())
     clip = folder / "clip.mp4"
     boxes = make_clip(clip, args.frames, args.persons)
-    model = hrnet_zoo.create_model("hrnet_w32_pose.coco_256x192", checkpoint_path=args.checkpoint).eval().to(device)
-    detector = make_detector(args, device, folder)
-    with_detector = PoseEstimator(model, device=device, flip_test=False, decoder="argmax", detector=detector)
-    given_boxes = PoseEstimator(model, device=device, flip_test=False, decoder="argmax")
-    # Warm up both pipelines once (allocator, cuDNN autotuning, thread pools).
-    ours_end_to_end(with_detector, clip, folder / "warm", None, args.batch_frames)
-    original_loop(model, detector, clip, folder / "warm.mp4", boxes, device)
+    cpu = torch.device("cpu")
+    model = hrnet_zoo.create_model("hrnet_w32_pose.coco_256x192", checkpoint_path=args.checkpoint).eval()
 
-    rows = []
-    for label, estimator, given in (("detector + W32", with_detector, None), ("given boxes + W32", given_boxes, boxes)):
-        run = folder / label.split()[0]
-        ours_s, ours_kpts = timed(lambda e=estimator, g=given, r=run: ours_end_to_end(e, clip, r, g, args.batch_frames))
-        orig_s, orig_kpts = timed(lambda g=given: original_loop(model, detector, clip, folder / "orig.mp4", g, device))
-        pairs = [(a, b) for a, b in zip(ours_kpts, orig_kpts) if a.shape == b.shape and a.size]
-        distance = np.concatenate([np.linalg.norm(a[..., :2] - b[..., :2], axis=-1).ravel() for a, b in pairs])
-        agree = float((distance <= 0.5).mean())
-        persons = sum(len(k) for k in ours_kpts) / len(ours_kpts)
-        ours_stage = ours_stages(estimator, clip, folder / "stages.mp4", given, args.batch_frames)
-        orig_stage = Stages(device)
-        original_loop(model, detector, clip, folder / "orig_stages.mp4", given, device, orig_stage)
-        ours_hm, orig_hm = np.stack(ours_stage.heatmaps), np.stack(orig_stage.heatmaps)
-        same = ours_hm.shape == orig_hm.shape  # batched detection may find a person more or less
-        heatmap_difference = float(np.abs(ours_hm - orig_hm).max() / (np.ptp(orig_hm) or 1.0)) if same else np.nan
-        rows.append((label, ours_s, orig_s, persons, agree, heatmap_difference, ours_stage, orig_stage))
+    heavy_path = detector_checkpoint(args.detector, args.detector_checkpoint, folder)
+    light_path = detector_checkpoint(args.light_detector, args.light_checkpoint, folder)
+    unfolded = torchvision.models.get_model(args.detector, weights=None, weights_backbone=None, num_classes=91)
+    unfolded.load_state_dict(torch.load(heavy_path, weights_only=True))
+    heavy = PersonDetector(args.detector, checkpoint=heavy_path, max_persons=args.persons, device=cpu)
+    light_threshold = TrackerConfig().low_score  # ByteTrack's second association sees the low-score persons
+    light = PersonDetector(
+        args.light_detector, checkpoint=light_path, score_threshold=light_threshold, max_persons=args.persons
+    )
+    same = PoseEstimator(model, device=cpu, flip_test=False, decoder="argmax", detector=heavy)
+    bf16 = None
+    if cpu_has_bf16_units():  # the detector is 90% of the frame: in bf16 where the CPU has the units for it
+        heavy_bf16 = PersonDetector(
+            args.detector, checkpoint=heavy_path, max_persons=args.persons, device=cpu, amp=torch.bfloat16
+        )
+        bf16 = PoseEstimator(model, device=cpu, flip_test=False, decoder="argmax", detector=heavy_bf16)
+    fp32 = PoseEstimator(model, device=cpu, flip_test=False, decoder="argmax")
+    int8 = quantize(model, calibration_crops(fp32, clip, boxes), folder / "w32_int8.onnx")
+    recommended = PoseEstimator(int8, flip_test=False, decoder="argmax", detector=light)
+    tracker = TrackerConfig(keypoint_threshold=0.3 if args.checkpoint else 0.0)
+    video = {"track": tracker, "detect_every": args.detect_every}
 
+    # Warm up every pipeline once on a short clip (allocator, thread pools, ONNX Runtime's session).
+    warm = folder / "warm.mp4"
+    make_clip(warm, 2, args.persons)
+    hrnet_zoo_run(same, warm, folder / "warm_same")
+    if bf16 is not None:
+        hrnet_zoo_run(bf16, warm, folder / "warm_bf16")
+    hrnet_zoo_run(recommended, warm, folder / "warm_rec", **video)
+    original_loop(model, original_detector(unfolded.eval(), args.persons), warm, folder / "warm.avi", 1)
+
+    original = original_loop(
+        model, original_detector(unfolded, args.persons), clip, folder / "orig.mp4", args.original_frames
+    )
+    rows = [
+        ("original loop (Faster R-CNN v2 + W32, per person)", original, args.original_frames),
+        ("same networks, detect-every-1", hrnet_zoo_run(same, clip, folder / "same", batch_frames=8), args.frames),
+        *(
+            [("same networks, detector in bf16", hrnet_zoo_run(bf16, clip, folder / "bf16"), args.frames)]
+            if bf16 is not None
+            else []
+        ),
+        (
+            f"recommended CPU ({args.light_detector} every {args.detect_every}, int8 W32, tracking)",
+            hrnet_zoo_run(recommended, clip, folder / "rec", **video),
+            args.frames,
+        ),
+    ]
     print(
         f"hrnet_zoo {hrnet_zoo.__version__}, torch {torch.__version__}, {platform.processor() or platform.machine()}"
-        f" ({torch.get_num_threads()} threads), device {device}"
-        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", CPU flags: {cpu_flags()}")
+        f" ({torch.get_num_threads()} threads), CPU flags: {cpu_flags()}"
     )
     print(
-        f"clip: {args.frames} frames of {SIDE * args.persons + 40}x{SIDE + 40}, {args.persons} persons per frame; "
-        f"detector {args.detector}, W32 256x192, no flip test, argmax decoding\n"
+        f"clip: {args.frames} frames of {WIDTH}x{HEIGHT}, {args.persons} persons per frame (the original loop: the "
+        f"first {args.original_frames}); W32 256x192, no flip test, argmax; "
+        f"{'trained' if args.checkpoint else 'random'} pose weights\n"
     )
-    stage_names = ("read", "detect", "crop", "network", "decode", "draw", "write")
-    print(
-        "| pipeline | persons/frame | hrnet_zoo fps | original loop fps | speed-up | keypoints within 0.5 px | "
-        "max heatmap difference / range |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for label, ours_s, orig_s, persons, agree, heatmap_difference, _, _ in rows:
+    print("| pipeline | fps | vs original loop | detections | persons/frame |")
+    print("|---|---|---|---|---|")
+    fps = {label: frames / seconds for label, (seconds, _, _), frames in rows}
+    original_fps = fps[rows[0][0]]
+    for label, (_, stages, keypoints), _ in rows:
+        persons = sum(len(k) for k in keypoints) / len(keypoints)
         print(
-            f"| {label} | {persons:.1f} | {args.frames / ours_s:.2f} | {args.frames / orig_s:.2f} | "
-            f"{orig_s / ours_s:.2f}x | {agree:.1%} | {heatmap_difference:.1e} |"
+            f"| {label} | {fps[label]:.2f} | {fps[label] / original_fps:.2f}x | {stages.calls['detect']} | "
+            f"{persons:.1f} |"
         )
-    print("\nms per frame, by stage (instrumented pass):\n")
-    print("| pipeline | " + " | ".join(stage_names) + " |")
-    print("|---|" + "---|" * len(stage_names))
-    for label, *_, ours_stage, orig_stage in rows:
-        for who, stage in (("hrnet_zoo", ours_stage), ("original loop", orig_stage)):
-            cells = " | ".join(f"{stage.seconds[name] * 1000 / args.frames:.1f}" for name in stage_names)
-            print(f"| {label}, {who} | {cells} |")
+    same_kpts, orig_kpts = rows[1][1][2], rows[0][1][2]
+    pairs = [(a, b) for a, b in zip(same_kpts, orig_kpts) if a.shape == b.shape and a.size]
+    if pairs:
+        distance = np.concatenate([np.linalg.norm(a[..., :2] - b[..., :2], axis=-1).ravel() for a, b in pairs])
+        print(f"\nsame networks vs original loop: {(distance <= 0.5).mean():.1%} of keypoints within 0.5 px")
+    print("\nms per frame, by stage:\n")
+    print("| pipeline | " + " | ".join(STAGES) + " |")
+    print("|---|" + "---|" * len(STAGES))
+    for label, (_, stages, _), frames in rows:
+        cells = " | ".join(f"{stages.seconds[name] * 1000 / frames:.1f}" for name in STAGES)
+        print(f"| {label} | {cells} |")
+    best = fps[rows[-1][0]]
+    print(f"\nend-to-end: hrnet_zoo {best:.2f} fps, original loop {original_fps:.2f} fps, {best / original_fps:.2f}x")
 
 
 if __name__ == "__main__":

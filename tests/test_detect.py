@@ -180,3 +180,25 @@ def test_the_detector_table_in_the_docs_is_torchvisions():
         meta = torchvision.models.get_model_weights(name).DEFAULT.meta
         assert box_ap == meta["_metrics"]["COCO-val2017"]["box_map"], name
         assert params == round(meta["num_params"] / 1e6, 1) and gflops == round(meta["_ops"], 1), name
+
+
+def test_detectors_run_with_batch_norms_folded_and_find_the_same_persons(tmp_path):
+    state = person_biased_ssdlite()
+    generator = torch.Generator().manual_seed(1)
+    for key, value in state.items():  # statistics far from the identity, so that folding changes the weights
+        if key.endswith(("running_mean", "bias")) and value.is_floating_point():
+            value.copy_(0.1 * torch.randn(value.shape, generator=generator) + value)
+        elif key.endswith("running_var"):
+            value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
+    torch.save(state, tmp_path / "ssdlite.pth")
+    detector = PersonDetector(LIGHT, checkpoint=tmp_path / "ssdlite.pth", score_threshold=0.3, device="cpu")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in detector.net.modules())
+    reference = torchvision.models.get_model(LIGHT, weights=None, weights_backbone=None, num_classes=91)
+    reference.load_state_dict(state)
+    batch = reference.transform([load_image(PHOTO).float() / 255])[0].tensors
+    with torch.inference_mode():  # the network's raw outputs, before the detections are picked from them
+        folded = detector.net.head(list(detector.net.backbone(batch).values()))
+        unfolded = reference.eval().head(list(reference.backbone(batch).values()))
+    for name in ("cls_logits", "bbox_regression"):
+        scale = unfolded[name].abs().max()
+        torch.testing.assert_close(folded[name] / scale, unfolded[name] / scale, atol=1e-4, rtol=0)

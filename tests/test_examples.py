@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -92,6 +93,26 @@ def test_video_example(tmp_path):
     )
     assert "run-clip.mp4 frame 11: 2 person(s)" in out and "24 poses in" in out
     assert (tmp_path / "run" / "run-clip_pose.mp4").is_file()
+
+
+def test_live_video_example(tmp_path):
+    import torch
+
+    from .test_detect import person_biased_ssdlite
+
+    weights, detector = tmp_path / "w.safetensors", tmp_path / "ssdlite.pth"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose", input_size=(128, 96)).state_dict(), str(weights))
+    torch.save(person_biased_ssdlite(), detector)
+    args = ["--demo-clip", "--model", "hrnet_w18_small_pose", "--checkpoint", str(weights), "--max-persons", "2"]
+    detection = ["--detector", "ssdlite320_mobilenet_v3_large", "--detector-checkpoint", str(detector)]
+    options = ["--detect-every", "4", "--smooth", "one_euro", "--keypoint-format", "body25", "--out", "live"]
+    out = run(str(REPO / "examples" / "live_video.py"), *args, *detection, *options, cwd=tmp_path)
+    assert "live-clip.mp4 frame 15: track ids" in out and "track id(s) in" in out
+    lines = (tmp_path / "live" / "poses.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == list(range(16))
+    assert all(len(r["ids"]) == len(r["keypoints"]) and all(len(k) == 25 for k in r["keypoints"]) for r in records)
+    assert (tmp_path / "live" / "live-clip_first.png").is_file()
 
 
 def test_zoo_tasks_example(tmp_path, monkeypatch, capsys):

@@ -557,8 +557,13 @@ def test_detector_files_are_read_by_content_and_never_unpickled(tmp_path):
     state = person_biased_ssdlite()
     named_pth = tmp_path / "safetensors.pth"
     save_file(state, str(named_pth))
-    detector = PersonDetector(LIGHT, checkpoint=named_pth, device="cpu")
-    assert all(torch.equal(v, state[k]) for k, v in detector.net.state_dict().items())
+    pickled = tmp_path / "pickled.pth"
+    torch.save(state, pickled)
+    image = torch.randint(0, 256, (3, 240, 320), dtype=torch.uint8)
+    from_content, from_pickle = (PersonDetector(LIGHT, checkpoint=p, device="cpu")(image) for p in (named_pth, pickled))
+    assert len(from_content[0]) > 0
+    for a, b in zip(from_content, from_pickle):  # the same weights, whatever the file's name says
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
     evil = tmp_path / "evil.pth"
     with evil.open("wb") as f:
         pickle.dump({"model": Exploit()}, f)

@@ -11,7 +11,9 @@ import errno
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import torch
 
@@ -29,10 +31,15 @@ from .errors import CheckpointMismatchError, OutputRefusedError, WeightsUnavaila
 from .evaluation import evaluate, find_coco_split, format_stats
 from .hub import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
 from .io.outputs import check_output_dir, claim_run_folder, plan_outputs, write_json
+from .keypoint_formats import KEYPOINT_FORMATS
 from .models.pretrained import TASKS
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
 from .pose.predictor import PoseEstimator
+from .pose.result import converted_set
+from .pose.smooth import OneEuro, Savgol
 from .pose.sources import IMAGE_SUFFIXES, GivenBoxes, Source, VideoReader, find_sources
+from .pose.track import TrackerConfig
+from .pose.video import CPU_VIDEO_DEFAULTS
 
 __all__ = ["build_parser", "main"]
 
@@ -141,6 +148,64 @@ def _calibration_images(folder: str) -> list[Path]:
     return images
 
 
+def _smoothing(args: argparse.Namespace) -> OneEuro | Savgol | None:
+    """``--smooth`` with ``--one-euro`` / ``--savgol-window``."""
+    given = (("--one-euro", args.one_euro, "one_euro"), ("--savgol-window", args.savgol_window, "savgol"))
+    for flag, value, needs in given:
+        if value is not None and args.smooth != needs:
+            raise ValueError(f"{flag} sets the {needs} filter: add --smooth {needs}, or drop {flag}")
+    try:
+        if args.smooth == "one_euro":
+            return OneEuro(*args.one_euro) if args.one_euro else OneEuro()
+        if args.smooth == "savgol":
+            return Savgol(window=args.savgol_window) if args.savgol_window is not None else Savgol()
+    except ValueError as err:
+        raise ValueError(f"--{'one-euro' if args.smooth == 'one_euro' else 'savgol-window'}: {err}") from err
+    return None
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """What ``predict`` runs: the detector, how often, the flip test, tracking and smoothing."""
+
+    detector: str
+    detect_every: int
+    flip_test: bool
+    track: TrackerConfig | bool
+    smooth: OneEuro | Savgol | None
+
+
+def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch.device) -> _Pipeline:
+    """The flags resolved, ``auto`` included: on a CPU, videos and webcams get :data:`CPU_VIDEO_DEFAULTS` where the
+    user set nothing else (and are told so)."""
+    if args.detect_every is not None and args.detect_every < 1:
+        raise ValueError(f"--detect-every must be at least 1 (every frame), got {args.detect_every}")
+    smooth = _smoothing(args)
+    cpu_video = (
+        args.detector == "auto"
+        and args.detector_checkpoint is None  # a checkpoint given alone is the default detector's, as in 0.3
+        and device.type == "cpu"
+        and any(s.kind != "image" for s in sources)
+    )
+    defaults = CPU_VIDEO_DEFAULTS if cpu_video else None
+    detector = args.detector if args.detector != "auto" else defaults.detector if defaults else DEFAULT_DETECTOR
+    detect_every = args.detect_every or (defaults.detect_every if defaults else 1)
+    flip_test = args.flip if args.flip is not None else (defaults.flip_test if defaults else True)
+    if defaults:
+        _logger.info(
+            "videos on a CPU: person detector %s on every %s frame(s), tracking, flip test %s (the fast CPU "
+            "defaults; --detector, --detect-every and --flip change them)",
+            detector,
+            detect_every,
+            "on" if flip_test else "off",
+        )
+    track: TrackerConfig | bool = False
+    if args.track or detect_every > 1 or smooth is not None:  # ByteTrack's second association takes low scores
+        threshold = args.detection_threshold
+        track = TrackerConfig(high_score=threshold, low_score=min(threshold, 0.1), new_track_score=threshold)
+    return _Pipeline(detector, detect_every, flip_test, track, smooth)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     sources = find_sources(args.inputs)  # the inputs are checked before any weights load
     for source in sources:  # a video or webcam that cannot be opened is reported before any weights load too
@@ -154,11 +219,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     boxes = _load_boxes(args.boxes)
     covered = GivenBoxes(boxes, sources).covers  # keys naming no input are reported before any weights load
     device = _device(args.device)
+    pipeline = _pipeline(args, sources, device)
+    if isinstance(pipeline.smooth, Savgol) and any(s.kind == "webcam" for s in sources):
+        raise ValueError("--smooth savgol filters whole videos, which a webcam never ends: use --smooth one_euro")
     if not args.out_dir:
         raise ValueError("--out-dir is empty: name the run folder")
     with claim_run_folder(args.out_dir, args.exist_ok) as folder:  # before the weights load: two runs never share
         needs_detector = not all(map(covered, sources))  # no detector weights when --boxes covers every input
-        return _predict(args, sources, boxes, needs_detector, device, folder)
+        return _predict(args, sources, boxes, needs_detector, pipeline, device, folder)
 
 
 def _predict(
@@ -166,18 +234,44 @@ def _predict(
     sources: list[Source],
     boxes: dict[str, object] | None,
     needs_detector: bool,
+    pipeline: _Pipeline,
     device: torch.device,
     folder: Path,
 ) -> int:
     model = _create_model(args)
+    if args.keypoint_format is not None:  # before any frame: the model's joints must convert
+        try:
+            converted_set(model.pose_meta.keypoints, args.keypoint_format)
+        except ValueError as err:
+            raise ValueError(f"--keypoint-format {args.keypoint_format}: {err}") from err
     detector = None
-    if args.detector != "none" and needs_detector:
+    if pipeline.detector != "none" and needs_detector:
+        tracked = isinstance(pipeline.track, TrackerConfig)
         detector = PersonDetector(
-            args.detector, checkpoint=args.detector_checkpoint, score_threshold=args.detection_threshold, device=device
+            pipeline.detector,
+            checkpoint=args.detector_checkpoint,
+            score_threshold=pipeline.track.low_score if tracked else args.detection_threshold,
+            device=device,
+            amp=torch.bfloat16 if args.detector_bf16 else None,
         )
     estimator = PoseEstimator(
-        model, device=device, flip_test=args.flip, decoder=args.decoder, batch_size=args.batch_size, detector=detector
+        model,
+        device=device,
+        flip_test=pipeline.flip_test,
+        decoder=args.decoder,
+        batch_size=args.batch_size,
+        detector=detector,
     )
+    info = {
+        "model": args.model,
+        "detector": pipeline.detector if detector else None,
+        "detect_every": pipeline.detect_every,
+        "flip_test": pipeline.flip_test,
+        "tracked": pipeline.track is not False,
+        "smooth": args.smooth,
+        "keypoint_format": args.keypoint_format or estimator.keypoints.name,
+        "version": __version__,
+    }
     try:
         summary = estimator.run(
             args.inputs,
@@ -189,8 +283,12 @@ def _predict(
             threshold=args.threshold,
             exist_ok=True,  # the folder claimed for this run above (or, with --exist-ok, the one named)
             skip_bad=args.skip_bad,
-            info={"model": args.model, "detector": args.detector if detector else None, "version": __version__},
+            info=info,
             progress=True,
+            track=pipeline.track,
+            detect_every=pipeline.detect_every,
+            smooth=pipeline.smooth,
+            keypoint_format=args.keypoint_format,
         )
     except OSError as err:
         if err.filename is None and err.errno is not None:  # a write into the run folder failed (full disk): name it
@@ -332,14 +430,19 @@ def _add_predict_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--box-format", choices=("xywh", "xyxy"), default="xywh", help="format of --boxes")
     p.add_argument(
         "--detector",
-        choices=(*DETECTORS, "none"),
-        default=DEFAULT_DETECTOR,
+        choices=(*DETECTORS, "none", "auto"),
+        default="auto",
         metavar="NAME",
         help=f"torchvision person detector: {', '.join(DETECTORS)}; 'none' takes each image as one person "
-        f"(default: {DEFAULT_DETECTOR})",
+        f"(default 'auto': {DEFAULT_DETECTOR}, or {CPU_VIDEO_DEFAULTS.detector} for videos and webcams on a CPU)",
     )
     p.add_argument("--detector-checkpoint", help="local weights of --detector instead of torchvision's download")
     p.add_argument("--detection-threshold", type=float, default=0.5, help="minimum person detection score")
+    p.add_argument(
+        "--detector-bf16",
+        action="store_true",
+        help="run the detector in bfloat16: several times faster on CPUs with AMX or AVX512-BF16, and on GPUs",
+    )
     p.add_argument(
         "--out-dir",
         default="hrnet_zoo_out",
@@ -350,6 +453,34 @@ def _add_predict_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-frames", type=int, default=8, help="frames read and detected together")
     p.add_argument("--draw", action=argparse.BooleanOptionalAction, default=True, help="write drawn images/videos")
     p.add_argument("--threshold", type=float, default=0.3, help="minimum joint score drawn")
+    video = p.add_argument_group("video")
+    video.add_argument("--track", action="store_true", help="give each person a track id (track_id, drawn)")
+    video.add_argument(
+        "--detect-every",
+        type=int,
+        metavar="N",
+        help="detect persons on every N-th frame, following them by their poses in between (turns on --track; "
+        f"default 1, or {CPU_VIDEO_DEFAULTS.detect_every} on a CPU for videos and webcams with --detector auto)",
+    )
+    video.add_argument(
+        "--smooth",
+        choices=("one_euro", "savgol"),
+        help="smooth keypoints over time: one_euro (online, webcams) or savgol (whole videos); turns on --track",
+    )
+    video.add_argument(
+        "--one-euro",
+        nargs=2,
+        type=float,
+        metavar=("MIN_CUTOFF", "BETA"),
+        help=f"One-Euro parameters (default {OneEuro().min_cutoff:g} {OneEuro().beta:g})",
+    )
+    video.add_argument("--savgol-window", type=int, metavar="FRAMES", help=f"default {Savgol().window}")
+    video.add_argument(
+        "--keypoint-format",
+        choices=KEYPOINT_FORMATS,
+        help="write and draw the keypoints in this format (openpose18/body25 for OpenPose and ControlNet, h36m for "
+        "3D lifters, halpe26)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", parents=[model, inference])
     _add_predict_options(p)
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=_cmd_predict, flip=None)  # unset: on by default, off in the CPU video pipeline
 
     p = add("evaluate", parents=[model, inference, overwrite])
     p.add_argument("--coco-root", required=True, help="folder with annotations/ and the split's images")
@@ -475,11 +606,23 @@ def _advice(err: Exception, args: argparse.Namespace) -> str | None:
     return None
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log records to whatever ``sys.stderr`` is when each is written (a caller may have redirected it since)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hrnet-zoo``; returns the exit status (2 for a user error, with one message)."""
     args = build_parser().parse_args(argv)
     if not _logger.handlers:  # say which source served the weights, and other notices
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         _logger.addHandler(handler)
         _logger.setLevel(logging.INFO)

@@ -16,10 +16,11 @@ from .export import (
     save_program,
 )
 from .onnx_model import OnnxPoseModel
-from .optimize import fold_batch_norms, optimize_for_inference
+from .optimize import HRNET_CONTAINERS, fold_batch_norms, optimize_for_inference
 from .quantize import calibration_crops, quantize
 
 __all__ = [
+    "HRNET_CONTAINERS",
     "ExportedPoseModel",
     "OnnxPoseModel",
     "calibration_crops",

@@ -12,18 +12,21 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..layers import BasicBlock, Bottleneck, Stem
 
-__all__ = ["fold_batch_norms", "optimize_for_inference"]
+__all__ = ["HRNET_CONTAINERS", "fold_batch_norms", "optimize_for_inference"]
 
-_FOLDABLE = (nn.Sequential, BasicBlock, Bottleneck, Stem)
+#: The containers of HRNet blocks in which a convolution registered right before a BatchNorm is applied right
+#: before it.
+HRNET_CONTAINERS: tuple[type[nn.Module], ...] = (nn.Sequential, BasicBlock, Bottleneck, Stem)
 
 
-def fold_batch_norms(model: nn.Module) -> int:
+def fold_batch_norms(model: nn.Module, containers: tuple[type[nn.Module], ...] = HRNET_CONTAINERS) -> int:
     """Fold every BatchNorm that directly follows a convolution into it, in place; returns how many were folded.
 
-    Pairs are taken from the HRNet containers (``nn.Sequential``, the residual blocks and the stem), where a
-    convolution registered right before a BatchNorm of matching width is always applied right before it. The
-    folded BatchNorm (or frozen BatchNorm, see :func:`hrnet_zoo.train.freeze_stages`) becomes an ``nn.Identity``.
-    The model must be in eval mode (running statistics are used).
+    Pairs are taken from ``containers`` (by default the HRNet ones: ``nn.Sequential``, the residual blocks and the
+    stem), where a convolution registered right before a BatchNorm of matching width is always applied right
+    before it; give the container types of another network for which that holds (torchvision's ResNet
+    ``Bottleneck``, say). The folded BatchNorm (or frozen BatchNorm, see :func:`hrnet_zoo.train.freeze_stages`)
+    becomes an ``nn.Identity``. The model must be in eval mode (running statistics are used).
     """
     if model.training:
         raise ValueError(
@@ -31,7 +34,7 @@ def fold_batch_norms(model: nn.Module) -> int:
         )
     folded = 0
     for module in list(model.modules()):
-        if not isinstance(module, _FOLDABLE):
+        if not isinstance(module, containers):
             continue
         for (conv_name, conv), (bn_name, bn) in itertools.pairwise(list(module.named_children())):
             is_norm = isinstance(bn, (nn.BatchNorm2d, FrozenBatchNorm2d))

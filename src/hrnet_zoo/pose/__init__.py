@@ -1,5 +1,5 @@
 """Top-down pose estimation around :class:`hrnet_zoo.PoseEstimator`: person detection, image and video sources,
-drawing, and the files of a run.
+drawing, tracking and smoothing in video, and the files of a run.
 
 The estimator and its :class:`hrnet_zoo.PoseResult` are imported from ``hrnet_zoo``; crops and heatmap codecs live
 in :mod:`hrnet_zoo.codec`, keypoint sets in :mod:`hrnet_zoo.keypoints`, image files in :mod:`hrnet_zoo.io`.
@@ -9,22 +9,38 @@ from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, PersonDetector, detec
 from .draw import draw_poses
 from .run import RunSummary
 from .run_writer import RunWriter
+from .smooth import OneEuro, OneEuroFilter, OneEuroSmoother, Savgol, smooth_savgol
 from .sources import Frame, GivenBoxes, Source, VideoReader, VideoWriter, find_sources, read_frames
+from .track import KalmanBoxFilter, PoseTracker, TrackerConfig, boxes_from_poses
+from .video import CPU_VIDEO_DEFAULTS, CpuVideoDefaults, Smoothing, VideoOptions
 
 __all__ = [
+    "CPU_VIDEO_DEFAULTS",
     "DEFAULT_DETECTOR",
     "DETECTORS",
+    "CpuVideoDefaults",
     "Detector",
     "Frame",
     "GivenBoxes",
+    "KalmanBoxFilter",
+    "OneEuro",
+    "OneEuroFilter",
+    "OneEuroSmoother",
     "PersonDetector",
+    "PoseTracker",
     "RunSummary",
     "RunWriter",
+    "Savgol",
+    "Smoothing",
     "Source",
+    "TrackerConfig",
+    "VideoOptions",
     "VideoReader",
     "VideoWriter",
+    "boxes_from_poses",
     "detect_persons",
     "draw_poses",
     "find_sources",
     "read_frames",
+    "smooth_savgol",
 ]

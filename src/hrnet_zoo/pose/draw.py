@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import draw_bounding_boxes
 
@@ -27,6 +27,19 @@ def _side(name: str) -> str:
     return "centre"
 
 
+def _write_labels(image: Tensor, boxes: np.ndarray, labels: Sequence[str], size: int) -> Tensor:
+    """``labels`` written in ``size`` px text on an orange band above each ``(4,)`` xyxy box (inside the image)."""
+    canvas = Image.fromarray(image.permute(1, 2, 0).numpy())
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=size)
+    for (x0, y0, _, _), text in zip(boxes.tolist(), labels):
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        x, y = max(0.0, x0), max(0.0, y0 - (bottom - top) - 4)
+        draw.rectangle((x, y, x + right - left + 4, y + bottom - top + 4), fill="orange")
+        draw.text((x + 2 - left, y + 2 - top), text, fill="black", font=font)
+    return torch.from_numpy(np.array(canvas)).permute(2, 0, 1)
+
+
 def draw_poses(
     image: Tensor | np.ndarray | Image.Image,
     keypoints: Tensor | np.ndarray,
@@ -37,6 +50,7 @@ def draw_poses(
     radius: int | None = None,
     width: int | None = None,
     keypoint_names: Sequence[str] = (),
+    labels: Sequence[str] = (),
 ) -> Tensor:
     """Draw poses on an image.
 
@@ -51,6 +65,7 @@ def draw_poses(
         radius: Joint radius in pixels; by default it grows with the image (2 px at 400 px).
         width: Limb width in pixels; by default it grows with the image.
         keypoint_names: Names of the ``K`` joints, for the left/right/centre palette.
+        labels: Text written above each box (say, ``"#3"`` for track 3); needs ``boxes``, one label per box.
 
     Returns:
         A new ``(3, H, W)`` uint8 image.
@@ -60,8 +75,12 @@ def draw_poses(
     side = max(1, min(out.shape[-2:]) // 200)
     radius = radius if radius is not None else max(2, side)
     width = width if width is not None else max(1, side)
+    if labels and (boxes is None or len(labels) != len(boxes)):
+        raise ValueError(f"got {len(labels)} labels for {0 if boxes is None else len(boxes)} boxes: give one per box")
     if boxes is not None and len(boxes):
         out = draw_bounding_boxes(out, torch.as_tensor(boxes, dtype=torch.float32), colors="orange", width=width)
+    if labels:
+        out = _write_labels(out, np.asarray(boxes, dtype=np.float32), labels, size=max(12, 6 * side))
     if not len(keypoints):
         return out
     visible = (keypoints[..., 2] >= score_threshold).tolist()

@@ -22,7 +22,9 @@ from ..keypoints import KeypointSet
 from .detect import Detector, PersonDetector, detect_persons
 from .result import PoseResult
 from .run import run_poses
-from .sources import Frame, GivenBoxes, Inputs, read_frames, sources_of
+from .sources import Frame, GivenBoxes, Inputs, Source, read_frames, sources_of
+from .track import TrackerConfig
+from .video import Smoothing, VideoOptions, tracked_stream
 
 __all__ = ["Crops", "PoseEstimator"]
 
@@ -50,6 +52,17 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         raise
     if batch:
         yield batch
+
+
+def _webcams_apart(sources: Sequence[Source]) -> list[list[Source]]:
+    """``sources`` in order, in groups: each webcam alone, the files between them together."""
+    groups: list[list[Source]] = []
+    for source in sources:
+        if source.kind == "webcam" or not groups or groups[-1][0].kind == "webcam":
+            groups.append([source])
+        else:
+            groups[-1].append(source)
+    return groups
 
 
 @contextmanager
@@ -332,12 +345,17 @@ class PoseEstimator:
         batch_frames: int = 8,
         *,
         skip_bad: bool = False,
+        track: bool | TrackerConfig = False,
+        detect_every: int = 1,
+        smooth: Smoothing | None = None,
     ) -> Iterator[tuple[Frame, PoseResult]]:
         """Estimate poses frame by frame: images, folders, glob patterns, video files and webcam indices.
 
-        Frames are decoded, detected and estimated ``batch_frames`` at a time and yielded as they are done, so
-        memory stays flat however long a video is. Frames without boxes go through the detector (or are one
-        person filling the frame when the estimator has none).
+        Untracked, frames are decoded, detected and estimated ``batch_frames`` at a time (a webcam's one at a time,
+        as they arrive: latency matters more than batching there) and yielded as they are done, so memory stays
+        flat however long a video is. Frames without boxes go through the detector (or are one person filling the
+        frame when the estimator has none). Tracked, frames are estimated one after the other and each person keeps
+        an id through the video (see :mod:`hrnet_zoo.pose.video`).
 
         Args:
             inputs: A path, a glob pattern, a webcam index (``0``), a :class:`~hrnet_zoo.pose.sources.Source`, or a
@@ -345,25 +363,48 @@ class PoseEstimator:
             boxes: Person boxes by input (its path or file name): a box list for an image; for a video, one box
                 list for every frame or ``{frame index: box list}`` (see :class:`~hrnet_zoo.pose.sources.GivenBoxes`).
             box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
-            batch_frames: Frames per batch.
+            batch_frames: Frames per batch (untracked).
             skip_bad: Skip images, videos and video frames that cannot be decoded, with a warning, instead of
                 raising.
+            track: Give every person a track id (``PoseResult.track_ids``), ByteTrack-style; a
+                :class:`~hrnet_zoo.pose.track.TrackerConfig` sets the tracker's parameters. ByteTrack's second
+                association matches low-score detections to existing tracks: give the estimator a detector that
+                keeps them (``PersonDetector(score_threshold=0.1)``) and set ``TrackerConfig.high_score`` to the
+                score a new person needs.
+            detect_every: Run the detector on every N-th frame of a video and take the tracked persons' boxes from
+                their last poses in between (a lost track, or a person with too few confident joints, asks for a
+                detection at once). Turns tracking on.
+            smooth: ``"one_euro"`` (online, per track and joint), ``"savgol"`` (offline, per track over a whole
+                video, with gaps interpolated; not for webcams), or their parameters
+                (:class:`~hrnet_zoo.pose.smooth.OneEuro`, :class:`~hrnet_zoo.pose.smooth.Savgol`). Turns tracking
+                on; the tracker itself sees the raw poses.
 
         Yields:
             ``(frame, result)``: the :class:`~hrnet_zoo.pose.sources.Frame` (its ``(3, H, W)`` image, source and
             frame index) and its :class:`PoseResult`.
 
         Raises:
-            ValueError: ``boxes`` naming no input, or malformed (before any frame is read); a frame that cannot be
-                decoded (unless ``skip_bad``).
+            ValueError: ``boxes`` naming no input, or malformed; bad tracking or smoothing options, or
+                ``smooth="savgol"`` for a webcam (all before any frame is read); a frame that cannot be decoded
+                (unless ``skip_bad``).
+
+        Example:
+            >>> for frame, result in estimator.stream("match.mp4", track=True, detect_every=5, smooth="one_euro"):
+            ...     print(frame.index, result.track_ids)
         """
         if batch_frames < 1:
             raise ValueError(f"batch_frames must be positive, got {batch_frames}")
+        options = VideoOptions.of(track, detect_every, smooth)
         sources = sources_of(inputs)
         given = GivenBoxes(boxes, sources, convert=lambda b: self.transform.boxes(b, box_format))
-        for batch in _batches(read_frames(sources, skip_bad), batch_frames):
-            batch_boxes = [given(frame) for frame in batch]
-            yield from zip(batch, self.predict([frame.image for frame in batch], batch_boxes, "xyxy"))
+        if options is not None:
+            yield from tracked_stream(self, sources, given, options, skip_bad)
+        else:
+            for group in _webcams_apart(sources):
+                size = 1 if group[0].kind == "webcam" else batch_frames
+                for batch in _batches(read_frames(group, skip_bad), size):
+                    batch_boxes = [given(frame) for frame in batch]
+                    yield from zip(batch, self.predict([frame.image for frame in batch], batch_boxes, "xyxy"))
         given.warn_unused()
 
     #: Estimate every pose of images, folders, videos or webcams and write a finished run folder, never replacing

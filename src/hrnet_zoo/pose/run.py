@@ -16,8 +16,11 @@ from tqdm import tqdm
 
 from .._utils import terminate_as_interrupt
 from ..io.outputs import claim_run_folder, plan_outputs
+from .result import converted_set
 from .run_writer import RunWriter
 from .sources import Source, VideoReader, find_sources
+from .track import TrackerConfig
+from .video import Smoothing, VideoOptions
 
 if TYPE_CHECKING:
     from .predictor import PoseEstimator
@@ -96,6 +99,10 @@ def run_poses(
     info: Mapping[str, Any] | None = None,
     progress: bool = False,
     skip_bad: bool = False,
+    track: bool | TrackerConfig = False,
+    detect_every: int = 1,
+    smooth: Smoothing | None = None,
+    keypoint_format: str | None = None,
 ) -> RunSummary:
     """Estimate every person's pose in ``inputs`` and write a run folder: ``results.json``, ``images.json`` and,
     with ``draw``, each input drawn (``<stem>_pose.png`` / ``<stem>_pose.mp4``).
@@ -122,6 +129,13 @@ def run_poses(
         info: Entries added to the ``info`` of ``images.json`` (say, the model's name).
         progress: Show a progress bar of the frames (on stderr).
         skip_bad: Skip an image, video or video frame that cannot be decoded, with a warning, instead of stopping.
+        track: Give every person a track id, written as ``track_id`` in ``results.json`` and drawn above their box
+            (see :meth:`PoseEstimator.stream <hrnet_zoo.PoseEstimator.stream>`, like the next two).
+        detect_every: Run the detector on every N-th frame of a video, following the tracked persons in between.
+        smooth: Smooth the keypoints over time: ``"one_euro"`` or ``"savgol"``.
+        keypoint_format: Write (and draw) the keypoints in another format: ``"openpose18"``, ``"body25"``,
+            ``"h36m"``, ``"halpe26"``... (see :func:`hrnet_zoo.keypoint_formats.convert_keypoints`); the category
+            of ``images.json`` is that format's.
 
     Returns:
         The :class:`RunSummary`: folder, files, frame and person counts.
@@ -130,7 +144,8 @@ def run_poses(
         FileNotFoundError: An input that does not exist, an empty folder, a pattern that matches nothing.
         hrnet_zoo.errors.OutputRefusedError: An output that may not be written (its ``reason`` says why); nothing
             was written.
-        ValueError: Boxes that name no input or are malformed (nothing was written); an input that cannot be
+        ValueError: Boxes that name no input or are malformed, bad tracking, smoothing or format options (nothing
+            was written); an input that cannot be
             decoded, without ``skip_bad``: the frames done before it are kept in the run folder's complete files
             (the message says how many), unless there were none.
 
@@ -139,8 +154,10 @@ def run_poses(
         >>> COCO(str(summary.images_file)).loadRes(str(summary.results_file))
     """
     sources = find_sources(inputs if isinstance(inputs, (list, tuple)) else [inputs])
+    VideoOptions.of(track, detect_every, smooth)  # checked before the folder is claimed
+    keypoints = estimator.keypoints if keypoint_format is None else converted_set(estimator.keypoints, keypoint_format)
     with claim_run_folder(out_dir, exist_ok) as folder:  # atomically: two runs started together never share one
-        writer = RunWriter(folder, sources, estimator.keypoints, draw=draw, threshold=threshold, info=info)
+        writer = RunWriter(folder, sources, keypoints, draw=draw, threshold=threshold, info=info)
         plan_outputs(writer.outputs, [s.location for s in sources if s.kind != "webcam"], exist_ok)
         total = _frame_total(sources) if progress else None
         bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress or (total is not None and total < 2))
@@ -148,8 +165,18 @@ def run_poses(
         try:
             with terminate_as_interrupt(), writer, bar:
                 try:
-                    for frame, result in estimator.stream(sources, boxes, box_format, batch_frames, skip_bad=skip_bad):
-                        writer.add(frame, result)
+                    frames = estimator.stream(
+                        sources,
+                        boxes,
+                        box_format,
+                        batch_frames,
+                        skip_bad=skip_bad,
+                        track=track,
+                        detect_every=detect_every,
+                        smooth=smooth,
+                    )
+                    for frame, result in frames:
+                        writer.add(frame, result if keypoint_format is None else result.convert(keypoint_format))
                         bar.update()
                 except ValueError as err:  # a damaged input: keep the frames done before it, if any
                     if writer.frames == 0:
