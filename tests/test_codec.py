@@ -130,12 +130,20 @@ def ref_dark(heatmaps, kernel):
     return preds, maxvals[..., 0]
 
 
-def ref_post_dark_udp(coords, batch_heatmaps, kernel):
-    b, k, h, w = batch_heatmaps.shape
-    n = coords.shape[0]
+def ref_reflected_blur(batch_heatmaps, kernel):
+    """mmpose 0.x ``post_dark_udp``'s blur: OpenCV's default border, in place, no rescaling."""
     for heatmaps in batch_heatmaps:
         for heatmap in heatmaps:
             cv2.GaussianBlur(heatmap, (kernel, kernel), 0, heatmap)
+    return batch_heatmaps
+
+
+def ref_post_dark_udp(coords, batch_heatmaps, kernel, blur=ref_reflected_blur):
+    """mmpose 0.x ``post_dark_udp``; with ``blur=ref_gaussian_blur`` (zero padding, rescaled to the maximum: 1.x's
+    ``post_processing.gaussian_blur``) it is 1.x's ``refine_keypoints_dark_udp``."""
+    b, k, h, w = batch_heatmaps.shape
+    n = coords.shape[0]
+    batch_heatmaps = blur(batch_heatmaps, kernel)
     np.clip(batch_heatmaps, 0.001, 50, batch_heatmaps)
     np.log(batch_heatmaps, batch_heatmaps)
     pad = np.pad(batch_heatmaps, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge").flatten()
@@ -154,9 +162,9 @@ def ref_post_dark_udp(coords, batch_heatmaps, kernel):
     return coords
 
 
-def ref_udp(heatmaps, kernel):
+def ref_udp(heatmaps, kernel, blur=ref_reflected_blur):
     preds, maxvals = ref_get_max_preds(heatmaps)
-    return ref_post_dark_udp(preds, heatmaps.copy(), kernel), maxvals[..., 0]
+    return ref_post_dark_udp(preds, heatmaps.copy(), kernel, blur), maxvals[..., 0]
 
 
 def ref_transform_preds_udp(coords, center, scale, output_size):
@@ -232,12 +240,29 @@ def test_dark_near_borders_differs_from_reflection_padding():
 
 
 @pytest.mark.parametrize(("size", "kernel"), [((64, 48), 11), ((96, 72), 17)])
-def test_udp_decoding_equals_its_reference_at_every_border(size, kernel):
+@pytest.mark.parametrize(("padding", "blur"), [("reflect", ref_reflected_blur), ("zeros", ref_gaussian_blur)])
+def test_udp_decoding_equals_its_reference_at_every_border(size, kernel, padding, blur):
     heatmaps = border_heatmaps(size, np.random.default_rng(1))
-    expected, expected_scores = ref_udp(heatmaps, kernel)
-    coords, scores = decode_dark_udp(torch.from_numpy(heatmaps), kernel)
+    expected, expected_scores = ref_udp(heatmaps, kernel, blur)
+    coords, scores = decode_dark_udp(torch.from_numpy(heatmaps), kernel, padding)
     np.testing.assert_allclose(coords.numpy(), expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(scores.numpy(), expected_scores, atol=1e-6)
+    other, _ = ref_udp(heatmaps, kernel, ref_gaussian_blur if padding == "reflect" else ref_reflected_blur)
+    assert np.abs(other - expected).max() > 0.1  # the two versions disagree near the border: the choice matters
+
+
+def test_each_udp_tag_decodes_as_the_mmpose_version_of_its_metrics():
+    from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
+
+    udp = {name: cfg for name, cfg in PRETRAINED_CFGS.items() if cfg.pose_meta.codec.decoding == "udp"}
+    assert len(udp) >= 9
+    for name, cfg in udp.items():
+        assert "_2d_keypoint/" in cfg.metrics_source, name  # a 1.x table: its configs/<task>_2d_keypoint/ tree
+        assert cfg.pose_meta.codec.blur_padding == "zeros", name
+    codec = HeatmapCodec.udp((256, 192), blur_padding="reflect")
+    assert HeatmapCodec.from_dict(codec.to_dict()) == codec
+    with pytest.raises(ValueError, match=r"blur_padding='reflect' is 0\.x's UDP decoding"):
+        HeatmapCodec.dark((256, 192), blur_padding="reflect")
 
 
 def test_udp_mapping_back_and_crop_equal_the_reference():

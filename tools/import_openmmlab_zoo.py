@@ -172,8 +172,10 @@ def codec_record(
     decoding: str,
     shift: bool,
     blur: int,
+    blur_padding: str = "zeros",
 ) -> dict[str, Any]:
-    """The codec as the zoo's JSON records it (sizes as height, width; the blur kernel for DARK only)."""
+    """The codec as the zoo's JSON records it (sizes as height, width; the blur kernel for DARK only; for UDP, the
+    blur's border of the mmpose version whose tables give the metrics: 1.x zero-pads, 0.x reflects)."""
     out = {
         "input_size": list(input_size),
         "heatmap_size": list(reversed(heatmap_wh)),
@@ -184,6 +186,8 @@ def codec_record(
     }
     if decoding == "dark":
         out["blur_kernel_size"] = blur
+    if decoding == "udp" and blur_padding != "zeros":
+        out["blur_padding"] = blur_padding
     return out
 
 
@@ -221,6 +225,7 @@ def codec_of_v0(config: dict[str, Any]) -> dict[str, Any]:
         decoding,
         test.get("shift_heatmap", False),
         test.get("modulate_kernel", 11),
+        "reflect",  # 0.x's post_dark_udp, for the metrics of 0.x's tables
     )
 
 

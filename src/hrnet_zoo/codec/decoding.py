@@ -148,11 +148,14 @@ def decode_dark(heatmaps: Tensor, kernel_size: int = 11) -> tuple[Tensor, Tensor
     return coords + offset, scores
 
 
-def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11) -> tuple[Tensor, Tensor]:
-    """DARK refinement of UDP (Huang et al., CVPR 2020), as mmpose's ``post_dark_udp``.
+def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11, padding: str = "zeros") -> tuple[Tensor, Tensor]:
+    """DARK refinement of UDP (Huang et al., CVPR 2020), as mmpose measured it.
 
-    The heatmaps are blurred with OpenCV's default border, clipped to ``[0.001, 50]`` and log-transformed; the
-    argmax takes one Newton step with derivatives from the edge-padded map and ``H + eps * I``.
+    The heatmaps are blurred, clipped to ``[0.001, 50]`` and log-transformed; the argmax takes one Newton step with
+    derivatives from the edge-padded map and ``H + eps * I``. The blur is mmpose's choice of the version that
+    measured a checkpoint's metrics: ``padding="zeros"`` is 1.x's ``refine_keypoints_dark_udp`` (each map
+    zero-padded, blurred and rescaled to its maximum, as DARK blurs); ``"reflect"`` is 0.x's ``post_dark_udp``
+    (OpenCV's reflected border, no rescaling). They differ for peaks within a blur radius of the border.
 
     Shapes: ``(N, K, H, W) -> coords (N, K, 2)`` in heatmap pixels, ``scores (N, K)`` (the raw maxima).
     """
@@ -160,7 +163,11 @@ def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11) -> tuple[Tensor, Te
     n, k, h, w = heatmaps.shape
     if n * k == 0:
         return coords, scores
-    logs = gaussian_blur(heatmaps, kernel_size, "reflect").clamp(0.001, 50).log()
+    blurred = gaussian_blur(heatmaps, kernel_size, padding)
+    if padding == "zeros":
+        peak, blurred_peak = heatmaps.flatten(2).amax(2), blurred.flatten(2).amax(2)
+        blurred = blurred * torch.where(blurred_peak != 0, peak / blurred_peak, 1.0)[..., None, None]
+    logs = blurred.clamp(0.001, 50).log()
     logs = F.pad(logs.reshape(n * k, 1, h, w), (1, 1, 1, 1), mode="replicate").reshape(n, k, h + 2, w + 2)
     px, py = coords.long().unbind(-1)
 

@@ -20,6 +20,7 @@ HEATMAP_STRIDE = 4
 MAX_INPUT_SIDE = 2048
 
 Decoding = Literal["argmax", "dark", "udp"]
+BlurPadding = Literal["zeros", "reflect"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class HeatmapCodec:
         decoding: ``"argmax"``, ``"dark"`` or ``"udp"`` (only with ``encoding="udp"``).
         blur_kernel_size: Blur of DARK/UDP decoding; follows the heatmap size when not given (11 at 64x48, 17 at
             96x72).
+        blur_padding: The border of UDP decoding's blur, as the mmpose version that measured the weights' metrics
+            blurs (see :func:`~hrnet_zoo.codec.decode_dark_udp`): ``"zeros"`` (1.x, default) or ``"reflect"``
+            (0.x's ``post_dark_udp``). DARK decoding always zero-pads, as its reference does.
 
     Example:
         >>> codec = HeatmapCodec((256, 192))
@@ -57,6 +61,7 @@ class HeatmapCodec:
     encoding: Encoding = "msra"
     decoding: Decoding = "argmax"
     blur_kernel_size: int = field(default=None)  # type: ignore[assignment]
+    blur_padding: BlurPadding = "zeros"
 
     def __post_init__(self) -> None:
         try:
@@ -80,6 +85,10 @@ class HeatmapCodec:
                 f"UDP decoding goes with UDP encoding (its crop and stride differ), got encoding={self.encoding!r} "
                 f"and decoding={self.decoding!r}"
             )
+        if self.blur_padding not in ("zeros", "reflect"):
+            raise ValueError(f"blur_padding must be 'zeros' or 'reflect', got {self.blur_padding!r}")
+        if self.blur_padding == "reflect" and self.decoding != "udp":
+            raise ValueError(f"blur_padding='reflect' is 0.x's UDP decoding; {self.decoding!r} decoding zero-pads")
         if not self.sigma > 0:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
         kernel = self.blur_kernel_size or default_blur_kernel(self.heatmap_size)
@@ -117,7 +126,7 @@ class HeatmapCodec:
             return decode_argmax(heatmaps)
         if self.decoding == "dark":
             return decode_dark(heatmaps, self.blur_kernel_size)
-        return decode_dark_udp(heatmaps, self.blur_kernel_size)
+        return decode_dark_udp(heatmaps, self.blur_kernel_size, self.blur_padding)
 
     def crop_transform(self, center: Tensor, scale: Tensor, rotation: Tensor | float = 0.0) -> Tensor:
         """``(N, 2, 3)`` image-to-input matrices for person regions (``center`` px, ``scale`` in 200 px units)."""

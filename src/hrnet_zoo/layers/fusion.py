@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ._checks import check_branch_inputs
 
-__all__ = ["MultiScaleFusion", "downsample_path", "upsample_path"]
+__all__ = ["MultiScaleFusion", "downsample_path", "separable_conv_bn", "upsample_path"]
 
 
 def upsample_path(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
@@ -24,8 +24,26 @@ def upsample_path(in_channels: int, out_channels: int, factor: int) -> nn.Sequen
     )
 
 
-def downsample_path(in_channels: int, out_channels: int, steps: int) -> nn.Sequential:
+def separable_conv_bn(in_channels: int, out_channels: int, stride: int = 1, relu: bool = False) -> nn.Sequential:
+    """Depthwise 3x3 conv + BN, then pointwise 1x1 conv + BN to ``out_channels``, optionally a ReLU (Lite-HRNet).
+
+    Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)``.
+    """
+    layers = [
+        nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=stride, padding=1, groups=in_channels, bias=False),
+        nn.BatchNorm2d(in_channels),
+        nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+    ]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def downsample_path(in_channels: int, out_channels: int, steps: int, separable: bool = False) -> nn.Sequential:
     """``steps`` stride-2 3x3 conv + BN, ReLU between them, the last one mapping to ``out_channels``.
+
+    With ``separable=True`` each step is a :func:`separable_conv_bn` (Lite-HRNet's fusion) instead.
 
     Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H / 2**steps, W / 2**steps)``.
     """
@@ -33,6 +51,9 @@ def downsample_path(in_channels: int, out_channels: int, steps: int) -> nn.Seque
     for step in range(steps):
         last = step == steps - 1
         channels = out_channels if last else in_channels
+        if separable:
+            layers.append(separable_conv_bn(in_channels, channels, stride=2, relu=not last))
+            continue
         layer = [
             nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(channels),
@@ -56,6 +77,7 @@ class MultiScaleFusion(nn.Module):
     Args:
         channels: Channels of each input branch, highest resolution first.
         num_out: Number of fused outputs (the highest-resolution ones); all branches by default.
+        separable: Downsample with depthwise-separable steps (:func:`separable_conv_bn`), as Lite-HRNet does.
 
     Example:
         >>> fuse = MultiScaleFusion([32, 64, 128])
@@ -64,7 +86,7 @@ class MultiScaleFusion(nn.Module):
         [torch.Size([32, 64, 48]), torch.Size([64, 32, 24]), torch.Size([128, 16, 12])]
     """
 
-    def __init__(self, channels: Sequence[int], num_out: int | None = None) -> None:
+    def __init__(self, channels: Sequence[int], num_out: int | None = None, separable: bool = False) -> None:
         super().__init__()
         self.channels = [int(c) for c in channels]
         num_out = len(self.channels) if num_out is None else num_out
@@ -73,6 +95,7 @@ class MultiScaleFusion(nn.Module):
                 f"num_out must be between 1 and {len(self.channels)} (the number of branches), got {num_out}"
             )
         self.num_out = num_out
+        self.separable = separable
         self.paths = nn.ModuleList(
             nn.ModuleList(self._path(j, i) for j in range(len(self.channels))) for i in range(num_out)
         )
@@ -82,7 +105,7 @@ class MultiScaleFusion(nn.Module):
             return nn.Identity()
         if src > dst:
             return upsample_path(self.channels[src], self.channels[dst], 2 ** (src - dst))
-        return downsample_path(self.channels[src], self.channels[dst], dst - src)
+        return downsample_path(self.channels[src], self.channels[dst], dst - src, self.separable)
 
     @property
     def out_channels(self) -> list[int]:
