@@ -1,21 +1,36 @@
-"""Every registered model: build, forward/backward, features, head reset, state-dict round trip, input errors."""
+"""Every registered model: build, forward/backward, features, head reset, state-dict round trip, input errors;
+Lite-HRNet's checkpoint files through ``checkpoint_path``."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import numpy as np
 import pytest
 import timm
 import torch
 from safetensors.torch import load_file, save_file
 
 import hrnet_zoo
-from hrnet_zoo.models import HRNetFeatures, HRNetPose
+from hrnet_zoo.errors import CheckpointMismatchError
+from hrnet_zoo.models import HRNetFeatures, HRNetPose, LiteHRNetFeatures, LiteHRNetPose
 
 MODELS = hrnet_zoo.list_models()
 SMALL = (64, 96)  # (H, W): multiples of 32, tiny enough for W48 on a CPU
 
 
 def test_registry_is_complete():
-    assert MODELS == ["hrnet_w18_pose", "hrnet_w18_small_pose", "hrnet_w32_pose", "hrnet_w48_pose", "hrnetv2_w18_pose"]
+    assert MODELS == [
+        "hrnet_w18_pose",
+        "hrnet_w18_small_pose",
+        "hrnet_w32_pose",
+        "hrnet_w48_pose",
+        "hrnetv2_w18_pose",
+        "litehrnet_18_pose",
+        "litehrnet_30_pose",
+    ]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -110,3 +125,62 @@ def test_bad_input(x, match):
     model = hrnet_zoo.create_model("hrnet_w18_small_pose")
     with pytest.raises(ValueError, match=match):
         model(x)
+
+
+# --- Lite-HRNet's checkpoints through create_model(checkpoint_path=...) ---------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+LITE = "litehrnet_18_pose"
+
+
+def lite_reference_state(name: str = "18") -> dict[str, torch.Tensor]:
+    """A random full-size state in the reference's (mmpose 0.x) layout, from its recorded keys and shapes (small
+    values, unit BN variances: finite outputs)."""
+    record = json.loads((DATA / f"litehrnet_{name}_keys.json").read_text())
+    state = {k: torch.rand(shape) * 0.1 + k.endswith("running_var") for k, shape in record["keys"]}
+    return {k: v.long() if k.endswith("num_batches_tracked") else v for k, v in state.items()}
+
+
+def test_lite_hrnet_reference_and_openmmlab1_files_load_to_the_same_outputs(tmp_path):
+    reference = lite_reference_state()
+    v1 = {re.sub(r"^keypoint_head\.final_layer\.", "head.final_layer.", k): v for k, v in reference.items()}
+    x = torch.randn(1, 3, 64, 64)
+    outputs = []
+    for layout, state in {"reference": reference, "openmmlab1": v1}.items():
+        path = tmp_path / f"{layout}.pth"
+        torch.save({"meta": {"mmpose_version": "test"}, "state_dict": state}, path)
+        model = hrnet_zoo.create_model(LITE, checkpoint_path=path).eval()
+        assert isinstance(model, LiteHRNetPose)
+        assert torch.equal(model.head.weight, reference["keypoint_head.final_layer.weight"]), layout
+        with torch.no_grad():
+            outputs.append(model(x))
+    assert torch.isfinite(outputs[0]).all() and torch.equal(*outputs)
+    features = hrnet_zoo.create_model(LITE, features_only=True, checkpoint_path=tmp_path / "reference.pth").eval()
+    assert isinstance(features, LiteHRNetFeatures)
+    with torch.no_grad():  # the iterative head's keys are dropped; the branches are the pose model's intermediates
+        expected = model.forward_intermediates(x, intermediates_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(features(x), expected, strict=True))
+
+
+def test_mismatching_lite_hrnet_checkpoints_give_the_clear_error(tmp_path):
+    thirty = tmp_path / "litehrnet_30.pth"
+    torch.save({"state_dict": lite_reference_state("30")}, thirty)
+    with pytest.raises(CheckpointMismatchError, match=r"(?s)does not fit LiteHRNetPose.*unexpected in the checkpoint"):
+        hrnet_zoo.create_model(LITE, checkpoint_path=thirty)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(thirty.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="truncated"):
+        hrnet_zoo.create_model(LITE, checkpoint_path=truncated)
+    hrnet = tmp_path / "hrnet.safetensors"
+    save_file(hrnet_zoo.create_model("hrnet_w18_small_pose").state_dict(), str(hrnet))
+    with pytest.raises(CheckpointMismatchError, match="is for HRNet, the model litehrnet_18_pose is Lite-HRNet"):
+        hrnet_zoo.create_model(LITE, checkpoint_path=hrnet)
+    with pytest.raises(CheckpointMismatchError, match=r"is for Lite-HRNet.*e\.g\. litehrnet_18_pose"):
+        hrnet_zoo.create_model("hrnet_w18_small_pose", checkpoint_path=thirty)
+
+
+def test_pose_estimator_runs_lite_hrnet():
+    estimator = hrnet_zoo.PoseEstimator(hrnet_zoo.create_model(LITE, input_size=(128, 96)), device="cpu")
+    image = np.random.default_rng(0).integers(0, 255, (200, 160, 3), dtype=np.uint8)
+    result = estimator.predict(image, boxes=[[10.0, 10.0, 100.0, 150.0]])[0]
+    assert result.keypoints.shape == (1, 17, 3) and np.isfinite(result.keypoints).all()

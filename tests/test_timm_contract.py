@@ -15,10 +15,11 @@ from timm.models._manipulate import group_parameters
 from timm.optim import create_optimizer_v2
 
 import hrnet_zoo
-from hrnet_zoo.models import HRNetPose
+from hrnet_zoo.models import HRNetPose, LiteHRNetPose
 
 MODELS = hrnet_zoo.list_models()
 SMALL = "hrnet_w18_small_pose"
+LITE = "litehrnet_18_pose"
 X = (1, 3, 64, 96)
 
 
@@ -72,14 +73,15 @@ def test_backward_with_a_new_head():
     assert all(p.grad is not None for p in model.parameters())
 
 
-def test_group_matcher_orders_parameters_for_layer_decay():
-    model = hrnet_zoo.create_model(SMALL)
+@pytest.mark.parametrize("name", [SMALL, LITE])
+def test_group_matcher_orders_parameters_for_layer_decay(name):
+    model = hrnet_zoo.create_model(name)
     for coarse in (False, True):
         groups = group_parameters(model, model.group_matcher(coarse=coarse), reverse=True)
         assert len(set(groups.values())) > 1 and set(groups) == {n for n, _ in model.named_parameters()}
         order = [groups[n] for n, _ in model.named_parameters()]
         assert order == sorted(order), "groups follow the network from stem to head"
-        assert groups["backbone.stem.conv1.weight"] == 0 and groups["head.weight"] == max(order)
+        assert groups[model.pretrained_cfg["first_conv"] + ".weight"] == 0 and groups["head.weight"] == max(order)
     optimizer = create_optimizer_v2(model, "adamw", lr=1e-3, layer_decay=0.5)
     scales = sorted({g["lr_scale"] for g in optimizer.param_groups})
     assert len(scales) > 3 and scales[-1] == 1.0
@@ -106,6 +108,8 @@ def test_pretrained_adapts_the_first_conv_to_in_chans(tmp_path):
 
 
 def test_fx_tracing_matches_eager():
+    """HRNet only: Lite-HRNet's CrossResolutionWeighting (hrnet_zoo.layers.lite) iterates a tensor's split, which
+    torch.fx cannot trace."""
     model = hrnet_zoo.create_model(SMALL).eval()
     x = torch.randn(*X)
     traced = torch.fx.symbolic_trace(model)
@@ -114,9 +118,10 @@ def test_fx_tracing_matches_eager():
         model(torch.randn(1, 3, 60, 96))  # the checks still run outside tracing
 
 
-def test_forward_intermediates():
+@pytest.mark.parametrize("name", [SMALL, LITE])
+def test_forward_intermediates(name):
     """timm's test_model_forward_intermediates: feature_info describes the intermediates; output == features."""
-    model = hrnet_zoo.create_model(SMALL).eval()
+    model = hrnet_zoo.create_model(name).eval()
     x = torch.randn(*X)
     info = timm.models.FeatureInfo(model.feature_info, list(range(len(model.feature_info))))
     output, intermediates = model.forward_intermediates(x)
@@ -124,19 +129,31 @@ def test_forward_intermediates():
     for c, r, t in zip(info.channels(), info.reduction(), intermediates):
         assert t.shape == (1, c, X[2] // r, X[3] // r)
     torch.testing.assert_close(output, model.forward_features(x), rtol=1e-5, atol=1e-8)
-    assert [t.shape[1] for t in model.forward_intermediates(x, indices=2, intermediates_only=True)] == [72, 144]
+    last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+    assert [t.shape[1] for t in last_two] == info.channels()[2:]
     model.set_grad_checkpointing()
     torch.testing.assert_close(model.forward_intermediates(x)[0], output, rtol=1e-4, atol=1e-5)
     assert model.prune_intermediate_layers([0, 1]) == [0, 1] and model.num_classes == 0
+    model.prune_intermediate_layers([0, 1], prune_norm=True)
+    assert model.forward_features(x).shape == (1, info.channels()[1], X[2] // 8, X[3] // 8)
 
 
-@pytest.mark.parametrize("feature_cls", ["getter", "hook", "fx"])
-def test_feature_wrappers_equal_the_default_features(feature_cls):
+@pytest.mark.parametrize(
+    ("name", "channels", "feature_cls"),
+    [
+        (SMALL, [36, 144], "getter"),
+        (SMALL, [36, 144], "hook"),
+        (SMALL, [36, 144], "fx"),
+        (LITE, [80, 320], "getter"),
+        (LITE, [80, 320], "hook"),  # no fx: see test_fx_tracing_matches_eager
+    ],
+)
+def test_feature_wrappers_equal_the_default_features(feature_cls, name, channels):
     torch.manual_seed(0)
-    reference = hrnet_zoo.create_model(SMALL, features_only=True, out_indices=(1, 3)).eval()
+    reference = hrnet_zoo.create_model(name, features_only=True, out_indices=(1, 3)).eval()
     torch.manual_seed(0)
-    wrapped = hrnet_zoo.create_model(SMALL, features_only=True, feature_cls=feature_cls, out_indices=(1, 3)).eval()
-    assert wrapped.feature_info.channels() == reference.feature_info.channels() == [36, 144]
+    wrapped = hrnet_zoo.create_model(name, features_only=True, feature_cls=feature_cls, out_indices=(1, 3)).eval()
+    assert wrapped.feature_info.channels() == reference.feature_info.channels() == channels
     assert wrapped.feature_info.reduction() == [8, 32] and wrapped.pose_meta == reference.pose_meta
     x = torch.randn(*X)
     for ours, theirs in zip(wrapped(x), reference(x), strict=True):
@@ -153,3 +170,11 @@ def test_timm_create_model_is_the_same_factory():
     assert isinstance(theirs, HRNetPose) and theirs.pose_meta == ours.pose_meta
     assert theirs.pretrained_cfg == ours.pretrained_cfg and theirs.num_classes == 16
     assert timm.data.resolve_data_config({}, model=theirs)["input_size"] == (3, 256, 256)
+    lite = timm.create_model("litehrnet_30_pose.coco_384x288", device="meta")
+    assert (
+        isinstance(lite, LiteHRNetPose)
+        and lite.pose_meta == hrnet_zoo.get_pretrained_cfg("litehrnet_30_pose.coco_384x288").pose_meta
+    )
+    assert lite.pretrained_cfg["input_size"] == (3, 384, 288) and "litehrnet_18_pose.mpii_256x256" in timm.list_models(
+        "litehrnet_*", pretrained=True
+    )

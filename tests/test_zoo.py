@@ -13,7 +13,7 @@ import hrnet_zoo
 from hrnet_zoo.cli import main
 from hrnet_zoo.evaluation import auc, epe, interocular_distance, nme, pck
 from hrnet_zoo.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, get_keypoint_set, list_keypoint_sets
-from hrnet_zoo.models import ARCHITECTURES, HRNetV2Pose
+from hrnet_zoo.models import ARCHITECTURES, HRNetConfig, HRNetV2Pose, LiteHRNetConfig
 from hrnet_zoo.models._layouts import to_package_layout
 from hrnet_zoo.models.pretrained import PRETRAINED_CFGS, TASKS
 
@@ -29,6 +29,30 @@ def _all_branches(architecture: str) -> bool:
     return ARCHITECTURES[architecture].model_cls is HRNetV2Pose
 
 
+_TO_LITE_REFERENCE = [
+    (r"^backbone\.transition(\d+)\.branches\.", r"backbone.transition\1."),
+    (r"^(backbone\.stage\d+\.\d+)\.fuse\.paths\.", r"\1.fuse_layers."),
+]
+
+
+def upstream_layout(architecture: str, state_dict: dict, v1: bool) -> dict:
+    """The package layout in the tag's upstream keys: OpenMMLab's HRNet, or Lite-HRNet's reference (mmpose 0.x
+    ``keypoint_head.final_layer``, 1.x ``head.final_layer``), as its ``ARCHITECTURES`` entry's config says."""
+    if not isinstance(ARCHITECTURES[architecture].config, LiteHRNetConfig):
+        return to_openmmlab_layout(state_dict, v1)
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in [
+            *_TO_LITE_REFERENCE,
+            (r"^head\.", "head.final_layer." if v1 else "keypoint_head.final_layer."),
+        ]:
+            key, count = re.subn(pattern, replacement, key)
+            if count:
+                break
+        out[key] = value
+    return out
+
+
 def test_every_tag_has_consistent_metadata():
     assert len(TAGGED) >= 60
     for name, cfg in TAGGED.items():
@@ -41,7 +65,8 @@ def test_every_tag_has_consistent_metadata():
         codec = cfg.pose_meta.codec
         assert codec.input_size == cfg.input_size and name.endswith(f"_{cfg.input_size[0]}x{cfg.input_size[1]}")
         assert codec.decoding == ("dark" if "_dark" in name else "udp" if "_udp" in name else "argmax"), name
-        assert _all_branches(cfg.architecture) == (cfg.task in ("face", "hand")), name
+        hrnet = isinstance(ARCHITECTURES[cfg.architecture].config, HRNetConfig)  # Lite-HRNet's hand tag: no HRNetV2
+        assert _all_branches(cfg.architecture) == (cfg.task in ("face", "hand") and hrnet), name
     for record in ZOO["checkpoints"]:  # the generated table, field by field
         cfg = PRETRAINED_CFGS[f"{record['architecture']}.{record['tag']}"]
         assert cfg.pose_meta.codec.shift_flipped == record["codec"]["shift_flipped"]
@@ -83,11 +108,13 @@ def test_every_tag_takes_its_upstream_layout():
             continue
         built[group] = name
         own = hrnet_zoo.create_model(name, device="meta").state_dict()
-        converted, layout = to_package_layout(to_openmmlab_layout(own, "/mmpose/v1/" in cfg.url))
-        assert layout == ("openmmlab1" if "/mmpose/v1/" in cfg.url else "openmmlab"), name
+        converted, layout = to_package_layout(upstream_layout(cfg.architecture, own, "/mmpose/v1/" in cfg.url))
+        lite = isinstance(ARCHITECTURES[cfg.architecture].config, LiteHRNetConfig)
+        expected = ("litehrnet" if lite else "openmmlab") + ("1" if "/mmpose/v1/" in cfg.url else "")
+        assert layout == expected, name
         assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in own.items()}, name
         assert list(converted) == list(own), name
-    assert len(built) >= 15
+    assert len(built) >= 15 and {"litehrnet_18_pose", "litehrnet_30_pose"} <= {group[0] for group in built}
 
 
 @pytest.mark.parametrize("name", sorted(_layouts().values()))
@@ -98,7 +125,8 @@ def test_upstream_checkpoints_load_strictly(name, tmp_path):
         for p in source.parameters():
             p.normal_(0, 0.02)
     path = tmp_path / "upstream.pth"
-    upstream = to_openmmlab_layout(source.state_dict(), "/mmpose/v1/" in PRETRAINED_CFGS[name].url)
+    cfg = PRETRAINED_CFGS[name]
+    upstream = upstream_layout(cfg.architecture, source.state_dict(), "/mmpose/v1/" in cfg.url)
     torch.save({"meta": {"mmpose_version": "test"}, "state_dict": upstream}, path)
     loaded = hrnet_zoo.create_model(name, checkpoint_path=path).state_dict()
     for key, value in source.state_dict().items():
@@ -168,6 +196,9 @@ def test_list_groups_by_task(capsys):
     assert headers == [f"## {task}" for task in TASKS]
     face = out.split("## face")[1].split("## hand")[0]
     assert "hrnetv2_w18_pose.wflw_256x256" in face and "NME test=4.06" in face
+    body = out.split("## body")[1].split("## wholebody")[0]
+    lite = [f"litehrnet_{n}_pose.{tag}" for n in (18, 30) for tag in ("coco_256x192", "coco_384x288", "mpii_256x256")]
+    assert all(name in body for name in lite) and "litehrnet_18_pose.coco_wholebody_hand_256x256" in out
 
 
 def test_docs_table_equals_the_configurations():

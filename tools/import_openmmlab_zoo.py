@@ -3,8 +3,8 @@
 Reads, from a git checkout of https://github.com/open-mmlab/mmpose (its ``main`` branch, mmpose 1.x, and its
 ``0.x`` branch for the tables only 0.x has):
 
-- every ``configs/*/topdown_heatmap/**/hrnet*.yml`` model-zoo table (names, metrics, weight URLs) and each
-  listed config (input size, codec, head, test-time flip settings, data set);
+- every ``configs/*/topdown_heatmap/**/hrnet*.yml`` and ``litehrnet*.yml`` model-zoo table (names, metrics, weight
+  URLs) and each listed config (input size, codec, backbone, head, test-time flip settings, data set);
 - ``configs/_base_/datasets/*.py``: each data set's keypoint names, flip pairs (``swap``), skeleton and OKS
   sigmas;
 
@@ -29,7 +29,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-import hrnet_zoo
+from hrnet_zoo.models import ARCHITECTURES, LiteHRNetConfig
 
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "src" / "hrnet_zoo" / "data"
@@ -43,6 +43,8 @@ TASKS = {
     "fashion_2d_keypoint": "fashion",
 }
 HASH = re.compile(r"-([0-9a-f]{8})_\d{8}\.pth$")
+#: Where each backbone family's networks were published, when not the HRNet paper's (the records' default).
+FAMILY_SOURCES = {"LiteHRNet": {"origin_url": "https://github.com/HRNet/Lite-HRNet", "paper": "arxiv:2104.06403"}}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -131,16 +133,36 @@ def dataset_files(repo: Path, ref: str) -> dict[str, str]:
 
 
 def tag_of(name: str, size: tuple[int, int]) -> tuple[str, str]:
-    """``td-hm_hrnet-w32_dark-8xb64-210e_coco-256x192`` -> (``hrnet_w32_pose``, ``coco_dark_256x192``)."""
+    """``td-hm_hrnet-w32_dark-8xb64-210e_coco-256x192`` -> (``hrnet_w32_pose``, ``coco_dark_256x192``);
+    ``td-hm_litehrnet-18_8xb64-210e_coco-256x192`` (or ``litehrnet-w18``) -> (``litehrnet_18_pose``, ...)."""
     match = re.fullmatch(
-        r"td-hm_(hrnet(?:v2)?)-(w\d+)(?:[_-]([a-z0-9-]+?))?[_-]\d+xb\d+-\d+e_(.+?)-(\d+x\d+)(?:-(.+))?", name
+        r"td-hm_(hrnet(?:v2)?|litehrnet)-(w?\d+)(?:[_-]([a-z0-9-]+?))?[_-]\d+xb\d+-\d+e_(.+?)-(\d+x\d+)(?:-(.+))?",
+        name,
     )
     if match is None:
         raise ValueError(f"unexpected model name {name!r}")
     family, width, variant, data, _, suffix = match.groups()
     parts = [data, *(p for p in (suffix, variant) if p)]
     tag = "_".join(parts).lower().replace("-", "_") + f"_{size[0]}x{size[1]}"
+    if family == "litehrnet":  # Lite-HRNet-18 is named by its depth; the hand table writes it w18
+        return f"litehrnet_{width.removeprefix('w')}_pose", tag
     return f"{family}_{width}_pose", tag
+
+
+def check_backbone(arch: str, model: dict[str, Any]) -> None:
+    """Check that a Lite-HRNet config builds exactly the registered architecture with a plain heatmap head (HRNet's
+    are told by their names).
+
+    Raises:
+        ValueError: The config's backbone or head is not what ``arch`` builds.
+    """
+    backbone, head = model["backbone"], model["head"]
+    if backbone["type"] != "LiteHRNet":
+        return
+    if arch not in ARCHITECTURES or LiteHRNetConfig.from_reference(backbone["extra"]) != ARCHITECTURES[arch].config:
+        raise ValueError(f"its backbone is not the registered {arch}")
+    if head["type"] != "HeatmapHead" or head.get("deconv_out_channels") or model.get("neck"):
+        raise ValueError("its head is not a single heatmap convolution")
 
 
 def codec_of(codec: dict[str, Any], test_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -193,8 +215,9 @@ def codec_record(
 
 def size_of(arch: str, joints: int, input_size: list[int]) -> tuple[float, float]:
     """Parameters (millions) and convolution GMACs of the architecture with ``joints`` heatmaps at ``input_size``."""
+    architecture = ARCHITECTURES[arch]
     with torch.device("meta"):
-        model = hrnet_zoo.create_model(arch, num_classes=joints)
+        model = architecture.model_cls(architecture.config, num_joints=joints)
         x = torch.empty(1, 3, *input_size)
     counter = FlopCounterMode(display=False)
     with counter:
@@ -341,7 +364,7 @@ def main() -> None:
     tables = [
         p
         for p in git(repo, "ls-tree", "-r", "--name-only", ref, "configs").split()
-        if re.search(r"/topdown_heatmap/.+/hrnet[^/]*\.yml$", p)
+        if re.search(r"/topdown_heatmap/.+/(?:lite)?hrnet[^/]*\.yml$", p)
     ]
     entries, skipped, sets = {}, [], {}
     for table in sorted(tables):
@@ -358,6 +381,11 @@ def main() -> None:
                 skipped.append({"name": name, "url": url, "reason": str(err)})
                 continue
             arch, tag = tag_of(name, tuple(codec["input_size"]))
+            try:
+                check_backbone(arch, config["model"])
+            except ValueError as err:
+                skipped.append({"name": name, "url": url, "reason": str(err)})
+                continue
             head = config["model"]["head"]
             dataset = config["dataset_type"]
             train_set = (config.get("train_dataloader") or {}).get("dataset") or {}
@@ -403,6 +431,7 @@ def main() -> None:
                 "license": "apache-2.0",
                 "params_m": params_m,
                 "gmacs": gmacs,
+                **FAMILY_SOURCES.get(config["model"]["backbone"]["type"], {}),
             }
     seen_urls = {e["url"] for e in entries.values()} | {s["url"] for s in skipped}
     import_v0(repo, sets, entries, skipped, seen_urls)

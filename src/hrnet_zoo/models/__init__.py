@@ -8,10 +8,10 @@ Example:
 """
 
 from ._checkpoint import load_checkpoint, read_checkpoint
-from ._layouts import detect_layout, to_package_layout
+from ._layouts import detect_layout, litehrnet_to_package_layout, to_package_layout
 from ._weights import load_imagenet_backbone, load_pretrained
 from .backbone import HighResolutionNet
-from .config import HRNetConfig, StageSpec
+from .config import Architecture, HRNetConfig, StageSpec
 from .dekr import DEKR, DEKR_CONFIGS, DEKRConfig, DEKRHead, RescoreNet, to_dekr_layout
 from .higherhrnet import (
     HIGHERHRNET_CONFIGS,
@@ -27,13 +27,14 @@ from .litehrnet import (
     LITE_HRNET_30,
     LiteHRNet,
     LiteHRNetConfig,
+    LiteHRNetFeatures,
     LiteHRNetPose,
     LiteStageSpec,
-    litehrnet_to_package_layout,
 )
 from .meta import PoseMeta, WeightsOrigin, weights_fingerprint
-from .pose_hrnet import ARCHITECTURES, Architecture, HRNetFeatures, HRNetPose, HRNetV2Pose
+from .pose_hrnet import ARCHITECTURES
 from .pretrained import PRETRAINED_CFGS, PosePretrainedCfg
+from .top_down import HRNetFeatures, HRNetPose, HRNetV2Pose
 
 __all__ = [
     "ARCHITECTURES",
@@ -57,6 +58,7 @@ __all__ = [
     "HigherHeadSpec",
     "LiteHRNet",
     "LiteHRNetConfig",
+    "LiteHRNetFeatures",
     "LiteHRNetPose",
     "LiteStageSpec",
     "PoseMeta",

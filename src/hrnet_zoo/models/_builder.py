@@ -90,15 +90,12 @@ def starting_meta(variant: str, timm_cfg: Mapping[str, Any], given: PoseMeta | M
     return PoseMeta(keypoints, codec, tuple(timm_cfg["mean"]), tuple(timm_cfg["std"]))
 
 
-def build_pose_model(
-    variant: str, arch: Architecture, features_cls: type[nn.Module], pretrained: bool | str = False, **kwargs: Any
-) -> nn.Module:
+def build_pose_model(variant: str, arch: Architecture, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
     """Build ``variant`` of ``arch`` from ``create_model``'s keyword arguments, with its metadata and weights.
 
     Args:
         variant: Registered name (``hrnet_w32_pose``).
-        arch: Its entry of :data:`~hrnet_zoo.models.ARCHITECTURES`.
-        features_cls: The feature-extractor class built for ``features_only=True``.
+        arch: Its entry of :data:`~hrnet_zoo.models.ARCHITECTURES` (model and feature classes, configuration).
         pretrained: ``True``, ``False`` or ``"imagenet"`` (see :func:`~hrnet_zoo.models.load_pretrained`).
         **kwargs: timm's and hrnet_zoo's ``create_model`` arguments.
     """
@@ -121,7 +118,7 @@ def build_pose_model(
     feature_cls = check_feature_cls(kwargs.pop("feature_cls", None))
     out_indices = tuple(kwargs.pop("out_indices", (0, 1, 2, 3)))
     if features_only:
-        model_cls: type[nn.Module] = features_cls
+        model_cls: type[nn.Module] = arch.features_cls
         kwargs["out_indices"] = (0, 1, 2, 3) if feature_cls else out_indices
     else:
         model_cls = arch.model_cls

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .._utils import read_state_dict
 from ..errors import CheckpointMismatchError
-from ._layouts import to_package_layout
+from ._layouts import is_litehrnet, to_package_layout
 
 __all__ = ["check_fits", "load_checkpoint", "read_checkpoint", "unusable_tensors"]
 
@@ -93,9 +93,10 @@ def load_checkpoint(
     """Load a checkpoint file or state dict of any known layout into a pose or feature model, checked first.
 
     Args:
-        model: An ``HRNetPose`` or ``HRNetFeatures`` model.
+        model: A pose or feature model, HRNet's or Lite-HRNet's (``HRNetPose``, ``LiteHRNetFeatures``...).
         checkpoint: Path of a safetensors/PyTorch file, or a state dict (package, original, OpenMMLab 0.x/1.x or
-            timm ImageNet layout; the ImageNet classification head is dropped).
+            timm ImageNet layout, or Lite-HRNet's reference and OpenMMLab 1.x layouts; the ImageNet classification head
+            is dropped).
         strict: Require every model key to be present (``num_batches_tracked`` counters may always be absent).
         reset_head: When the checkpoint's heatmap head has another number of joints, keep the model's freshly
             initialised head (with a warning) instead of failing. Set it only when a different number of joints
@@ -126,6 +127,9 @@ def load_checkpoint(
         optional |= head_keys
     if not head_keys:  # a features-only model has no head: drop the checkpoint's
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
+    unused = tuple(getattr(model, "unused_checkpoint_prefixes", ()))  # e.g. Lite-HRNet's head in its features
+    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(unused) or k in own}
+    _check_family(model, own, state_dict, source)
     _check_widths(model, own, state_dict, source)
     weight, own_weight = state_dict.get(head + "weight"), own.get(head + "weight")
     # Another number of joints: the head differs in its outputs only (a transposed head is a shape mismatch).
@@ -176,8 +180,28 @@ def _branch_widths(state_dict: Mapping[str, Tensor]) -> list[int]:
     return [w for _, _, w in sorted(set(widths))]
 
 
+def _family(keys: Mapping[str, Tensor]) -> str:
+    return "Lite-HRNet" if is_litehrnet(keys) else "HRNet"
+
+
+def _check_family(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Name the mismatch when a checkpoint is of the other family (a Lite-HRNet checkpoint into an HRNet)."""
+    theirs, ours = _family(state_dict), _family(own)
+    if theirs != ours:
+        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+        example = "litehrnet_18_pose or litehrnet_30_pose" if theirs == "Lite-HRNet" else "hrnet_w32_pose"
+        raise CheckpointMismatchError(
+            f"the {source} is for {theirs}, the model {arch} is {ours}; nothing was loaded. Create a {theirs} "
+            f"model, e.g. {example}",
+            source=source,
+        )
+
+
 def _check_widths(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], source: str) -> None:
-    """Name the architecture mismatch when a checkpoint's branch widths differ from the model's (W18 into W32)."""
+    """Name the architecture mismatch when an HRNet checkpoint's branch widths differ from the model's (W18 into
+    W32). Lite-HRNet's transitions are read by :func:`check_fits` (both sizes have the same widths)."""
+    if is_litehrnet(own):
+        return
     theirs, ours = _branch_widths(state_dict), _branch_widths(own)
     if theirs and ours and theirs[:4] != ours[:4]:
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from torch import nn
 
 from ..layers import get_block
+
+if TYPE_CHECKING:
+    from .litehrnet import LiteHRNetConfig
 
 __all__ = ["Architecture", "HRNetConfig", "StageSpec", "hrnet_config"]
 
@@ -132,20 +135,29 @@ def hrnet_config(
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registered architecture: its network, model class and the ImageNet classifier sharing its backbone.
+    """A registered architecture: its network, model classes and the ImageNet classifier sharing its backbone.
 
     Attributes:
-        config: The backbone (stage specifications).
-        model_cls: :class:`~hrnet_zoo.models.HRNetPose` (head on the stride-4 branch) or
-            :class:`~hrnet_zoo.models.HRNetV2Pose` (all branches).
+        config: The backbone (stage specifications): an :class:`HRNetConfig` or a
+            :class:`~hrnet_zoo.models.LiteHRNetConfig`.
+        model_cls: :class:`~hrnet_zoo.models.HRNetPose` (head on the stride-4 branch),
+            :class:`~hrnet_zoo.models.HRNetV2Pose` (all branches) or :class:`~hrnet_zoo.models.LiteHRNetPose`.
+        features_cls: The feature extractor ``features_only=True`` builds (:class:`~hrnet_zoo.models.HRNetFeatures`,
+            :class:`~hrnet_zoo.models.LiteHRNetFeatures`).
         imagenet_hub_id: timm's ImageNet-1k classifier with the same backbone, for ``pretrained="imagenet"``.
     """
 
-    config: HRNetConfig
+    config: HRNetConfig | LiteHRNetConfig
     model_cls: type[nn.Module]
+    features_cls: type[nn.Module]
     imagenet_hub_id: str | None = None
 
     @property
     def classifier(self) -> str:
         """The heatmap convolution's module name."""
         return self.model_cls.classifier
+
+    @property
+    def first_conv(self) -> str:
+        """The first convolution's module name."""
+        return self.model_cls.first_conv

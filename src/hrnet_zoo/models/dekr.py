@@ -40,7 +40,7 @@ from ..layers.adaptive import AdaptiveConvBlock, KeypointRegression
 from ._layouts import original_to_package, strip_wrappers
 from .backbone import HighResolutionNet
 from .config import HRNetConfig, StageSpec, hrnet_config
-from .pose_hrnet import init_weights
+from .top_down import init_weights
 
 __all__ = [
     "DEKR",

@@ -43,7 +43,7 @@ from ..layers.deconv import DeconvBlock
 from ._layouts import original_to_package, strip_wrappers
 from .backbone import HighResolutionNet
 from .config import HRNetConfig, hrnet_config
-from .pose_hrnet import _check_in_chans, init_weights
+from .top_down import _check_in_chans, init_weights
 
 __all__ = [
     "HIGHERHRNET_CONFIGS",

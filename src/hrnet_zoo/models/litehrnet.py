@@ -7,52 +7,35 @@ and equals the reference for the same weights, quirks included (:class:`~hrnet_z
 branch-0 term, :class:`~hrnet_zoo.layers.lite.SpatialWeighting`'s fixed ratio 4 and biased convs, the stem's
 "linear" conv with a ReLU, the iterative head's ``align_corners=True``).
 
-Key layouts (:func:`litehrnet_to_package_layout`): the reference repository's checkpoints are mmpose 0.x
-``TopDown`` models, the backbone under ``backbone.`` and the heatmap conv as ``keypoint_head.final_layer``; mmpose
-1.x names the head ``head.final_layer``. The package renames three things:
-
-===================================================  ===================================================
-reference / OpenMMLab                                hrnet_zoo
-===================================================  ===================================================
-``backbone.transition{k}.{i}.*``                     ``backbone.transition{k}.branches.{i}.*``
-``backbone.stage{k}.{m}.fuse_layers.{i}.{j}.*``      ``backbone.stage{k}.{m}.fuse.paths.{i}.{j}.*``
-``keypoint_head.final_layer.*`` (0.x),               ``head.*``
-``head.final_layer.*`` (1.x)
-===================================================  ===================================================
-
-Every other key (``backbone.stem.*``, ``backbone.stage{k}.{m}.layers.*``, ``backbone.head_layer.*``) is the same.
-A bare backbone state dict (the reference ``LiteHRNet``'s own keys, ``stem.*``...) is read as under ``backbone.``.
+Key layouts: the reference repository's checkpoints (mmpose 0.x ``TopDown`` models) and mmpose 1.x's load through
+:func:`~hrnet_zoo.models._layouts.litehrnet_to_package_layout`, which documents the renames.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
-from ..keypoints import KeypointSet
 from ..layers._checks import check_image_input
 from ..layers.lite import IterativeHead, LiteHRModule, LiteStem, LiteTransition, ModuleType
-from ._layouts import strip_wrappers
-from .meta import PoseMeta, head_meta
-from .pose_hrnet import init_weights
+from ._layouts import litehrnet_to_package_layout
+from .config import HRNetConfig
+from .top_down import HRNetFeatures, HRNetPose
 
 __all__ = [
     "LITE_HRNET_18",
     "LITE_HRNET_30",
     "LiteHRNet",
     "LiteHRNetConfig",
+    "LiteHRNetFeatures",
     "LiteHRNetPose",
     "LiteStageSpec",
-    "litehrnet_to_package_layout",
 ]
-
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -190,6 +173,7 @@ class LiteHRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.in_chans = in_chans
+        self.grad_checkpointing = False
         self.stem = LiteStem(in_chans, cfg.stem_channels, cfg.stem_out_channels, cfg.expand_ratio)
         channels = [self.stem.out_channels]
         for k, spec in enumerate(cfg.stages):
@@ -203,119 +187,111 @@ class LiteHRNet(nn.Module):
             channels = modules[-1].out_channels
         self.head_layer = IterativeHead(channels) if cfg.with_head else None
         self.out_channels: list[int] = self.head_layer.out_channels if self.head_layer is not None else channels
+        self.branch_channels: list[int] = list(channels)
+        self.branch_reductions: list[int] = [4 * 2**i for i in range(len(channels))]
 
-    def forward(self, x: Tensor) -> list[Tensor]:
+    @property
+    def last_module_name(self) -> str:
+        """Qualified name of the last module (``stage2.1`` for Lite-HRNet-18), whose outputs are the branches."""
+        last = len(self.cfg.stages) - 1
+        return f"stage{last}.{self.cfg.stages[last].num_modules - 1}"
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each module in the backward pass instead of storing its activations."""
+        self.grad_checkpointing = enable
+
+    def _run(self, function: Callable[[list[Tensor]], list[Tensor]], xs: list[Tensor]) -> list[Tensor]:
+        if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return checkpoint(function, xs, use_reentrant=False)
+        return function(xs)
+
+    def forward_branches(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """The outputs (the iterative head's, when there is one), and the last module's branches before it.
+
+        Shapes: ``(B, in_chans, H, W) -> (outputs, [(B, branch_channels[i], H / 2**(i + 2), W / 2**(i + 2))])``.
+        """
         check_image_input(type(self).__name__, x, self.in_chans, self.cfg.total_stride)
         xs = [self.stem(x)]
         for k in range(len(self.cfg.stages)):
-            xs = getattr(self, f"stage{k}")(getattr(self, f"transition{k}")(xs))
-        return self.head_layer(xs) if self.head_layer is not None else xs
+            xs = getattr(self, f"transition{k}")(xs)
+            for module in getattr(self, f"stage{k}"):
+                xs = self._run(module, xs)
+        return (self.head_layer(xs) if self.head_layer is not None else xs), xs
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return self.forward_branches(x)[0]
 
 
-_REFERENCE_RULES = (
-    (re.compile(r"^backbone\.transition(\d+)\.(\d+)\."), r"backbone.transition\1.branches.\2."),
-    (re.compile(r"^(backbone\.stage\d+\.\d+)\.fuse_layers\."), r"\1.fuse.paths."),
-    (re.compile(r"^(?:keypoint_head|head)\.final_layer\."), "head."),
-)
-_BARE_BACKBONE = re.compile(r"^(?:stem|transition\d+|stage\d+|head_layer)\.")
+class _LiteHRNetModel:
+    """What Lite-HRNet's pose and feature models change of HRNet's: the backbone, its layouts, its groups."""
+
+    backbone: LiteHRNet
+    first_conv = "backbone.stem.conv1.conv"
+    family = "Lite-HRNet"
+    package_layout = staticmethod(litehrnet_to_package_layout)
+
+    def _make_backbone(self, cfg: LiteHRNetConfig | HRNetConfig, in_chans: int, multi_scale_output: bool) -> LiteHRNet:
+        """The backbone; with ``multi_scale_output`` (features) without the iterative head: the branches come out."""
+        if not isinstance(cfg, LiteHRNetConfig):
+            raise TypeError(f"{type(self).__name__} is built from a LiteHRNetConfig, got {type(cfg).__name__}")
+        return LiteHRNet(replace(cfg, with_head=False) if multi_scale_output else cfg, in_chans)
+
+    def _intermediate_module(self, index: int) -> str:
+        return f"backbone.{self.backbone.last_module_name}"
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Parameter groups in network order (stem, each stage's transition then modules, the iterative head).
+
+        For timm's layer-wise learning-rate decay (``timm.optim.param_groups_layer_decay``); the head is last.
+        """
+        if coarse:
+            blocks = [(r"^backbone\.(?:transition|stage)(\d+)", None), (r"^backbone\.head_layer", (99999,))]
+        else:
+            blocks = [
+                (r"^backbone\.transition(\d+)", (-1,)),
+                (r"^backbone\.stage(\d+)\.(\d+)", None),
+                (r"^backbone\.head_layer", (99999,)),
+            ]
+        return {"stem": r"^backbone\.stem", "blocks": blocks}
 
 
-def litehrnet_to_package_layout(state_dict: Mapping[str, V]) -> dict[str, V]:
-    """Rename a Lite-HRNet checkpoint of the reference's, mmpose 0.x's or 1.x's layout to the package's.
-
-    Keys already in the package's layout pass unchanged (the renames are idempotent), as do unknown keys, so that
-    a strict load reports them; ``module.`` and ``_orig_mod.`` wrappers are stripped. Key order is kept.
-
-    Example:
-        >>> state = torch.load("litehrnet_18_coco_256x192.pth")["state_dict"]
-        >>> model.load_state_dict(litehrnet_to_package_layout(state))
-    """
-    state_dict = strip_wrappers(state_dict)
-    bare = bool(state_dict) and all(_BARE_BACKBONE.match(k) for k in state_dict)
-    out = {}
-    for key, value in state_dict.items():
-        key = "backbone." + key if bare else key
-        for pattern, replacement in _REFERENCE_RULES:
-            key, count = pattern.subn(replacement, key)
-            if count:
-                break
-        out[key] = value
-    return out
-
-
-def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
-    """``load_state_dict`` pre-hook: accept the reference's and OpenMMLab's layouts too (renamed in place)."""
-    own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    for key in own:
-        del state_dict[prefix + key]
-    state_dict.update({prefix + k: v for k, v in litehrnet_to_package_layout(own).items()})
-
-
-class LiteHRNetPose(nn.Module):
+class LiteHRNetPose(_LiteHRNetModel, HRNetPose):
     """Lite-HRNet pose network: the backbone's stride-4 output followed by a conv giving one heatmap per joint.
 
     The head is mmpose's ``TopdownHeatmapSimpleHead`` / ``HeatmapHead`` without deconvolutions, as in the
     reference configs (``num_deconv_layers=0``, ``final_conv_kernel=1``). ``load_state_dict`` also accepts the
-    reference's and OpenMMLab's key layouts (:func:`litehrnet_to_package_layout`).
+    reference's and OpenMMLab's key layouts. timm's model API is :class:`~hrnet_zoo.models.HRNetPose`'s: the
+    intermediates are the last module's branches (strides 4 to 32), the features the iterative head's stride-4
+    output.
 
     Shapes: ``(B, in_chans, H, W) -> (B, num_joints, H / 4, W / 4)``; ``H`` and ``W`` multiples of
     ``cfg.total_stride`` (32). Inputs are RGB in ``[0, 1]`` normalised with ``pose_meta.mean``/``std``.
 
-    Args:
-        cfg: Backbone architecture.
-        num_joints: Heatmaps to predict (defaults to the keypoints').
-        keypoints: What the heatmaps are; generic names when not given.
-        pose_meta: The complete metadata; its keypoints yield to ``keypoints``/``num_joints`` when given.
-        in_chans: Input channels.
-        head_kernel_size: Kernel of the heatmap conv (1 in the configs; 3 allowed, as mmpose's ``final_conv_kernel``).
-        device: Where to create the parameters.
-        dtype: Parameter dtype.
+    Takes the arguments of :class:`~hrnet_zoo.models.HRNetPose`, with a :class:`LiteHRNetConfig`.
 
     Example:
-        >>> model = LiteHRNetPose(LITE_HRNET_18, num_joints=17).eval()
+        >>> model = hrnet_zoo.create_model("litehrnet_18_pose").eval()  # or LiteHRNetPose(LITE_HRNET_18, num_joints=17)
         >>> model(torch.randn(1, 3, 256, 192)).shape
         torch.Size([1, 17, 64, 48])
     """
 
-    #: The heatmap convolution (timm's ``pretrained_cfg["classifier"]``).
-    classifier = "head"
 
-    def __init__(
-        self,
-        cfg: LiteHRNetConfig,
-        num_joints: int | None = None,
-        keypoints: KeypointSet | None = None,
-        pose_meta: PoseMeta | None = None,
-        in_chans: int = 3,
-        head_kernel_size: int = 1,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        meta = head_meta(pose_meta, num_joints=num_joints, keypoints=keypoints)
-        if meta.num_joints < 1:
-            raise ValueError(f"LiteHRNetPose needs at least one joint, got {meta.num_joints}")
-        if head_kernel_size not in (1, 3):
-            raise ValueError(f"head_kernel_size must be 1 or 3, got {head_kernel_size}")
-        with torch.device(device) if device is not None else nullcontext():
-            self.backbone = LiteHRNet(cfg, in_chans)
-            self.num_features = self.backbone.out_channels[0]
-            self.head = nn.Conv2d(self.num_features, meta.num_joints, head_kernel_size, padding=head_kernel_size // 2)
-        init_weights(self)
-        if dtype is not None:
-            self.to(dtype=dtype)
-        self.pose_meta = meta
-        self.register_load_state_dict_pre_hook(_convert_on_load)
+class LiteHRNetFeatures(_LiteHRNetModel, HRNetFeatures):
+    """Lite-HRNet as a feature extractor: the last module's four branches (strides 4, 8, 16, 32; the iterative
+    head, which only the pose network uses, is left out and its checkpoint keys are dropped on loading).
 
-    @property
-    def num_joints(self) -> int:
-        """Number of predicted heatmaps."""
-        return self.head.out_channels
+    Shapes: ``(B, in_chans, H, W) -> [(B, feature_info.channels()[k], H / r_k, W / r_k) for k in out_indices]``.
 
-    @property
-    def in_chans(self) -> int:
-        """Input channels."""
-        return self.backbone.in_chans
+    Example:
+        >>> model = hrnet_zoo.create_model("litehrnet_18_pose", features_only=True, out_indices=(1, 3))
+        >>> model.feature_info.channels(), model.feature_info.reduction()
+        ([80, 320], [8, 32])
+    """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.backbone(x)[0])
+    unused_checkpoint_prefixes = ("backbone.head_layer.",)
+
+    def optional_checkpoint_keys(self) -> set[str]:
+        """None: a pose checkpoint holds every key of the branches."""
+        return set()

@@ -141,8 +141,9 @@ class PosePretrainedCfg:
         """Whether any source serves weights for this configuration."""
         return bool(self.hf_hub_id or self.url)
 
-    def to_timm(self, classifier: str) -> dict[str, Any]:
-        """The fields timm's ``PretrainedCfg`` accepts, for timm's registry (``classifier``: the heatmap conv)."""
+    def to_timm(self, classifier: str, first_conv: str) -> dict[str, Any]:
+        """The fields timm's ``PretrainedCfg`` accepts, for timm's registry (``classifier``: the heatmap conv,
+        ``first_conv``: the first convolution)."""
         meta = self.pose_meta
         height, width = meta.input_size
         return {
@@ -157,7 +158,7 @@ class PosePretrainedCfg:
             "mean": meta.mean,
             "std": meta.std,
             "pool_size": meta.codec.heatmap_size,
-            "first_conv": "backbone.stem.conv1",
+            "first_conv": first_conv,
             "classifier": classifier,
             "license": self.license,
             "origin_url": self.origin_url,
