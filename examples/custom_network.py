@@ -1,4 +1,6 @@
-"""Use HRNet's building blocks inside your own network: a two-resolution segmentation head on a tiny stem.
+"""Use HRNet's building blocks inside your own network: a two-resolution segmentation head on a tiny stem, built
+once from HRNet's blocks and once from Lite-HRNet's (conditional channel weighting), with under a tenth of the
+parameters.
 
 python examples/custom_network.py
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hrnet_zoo.layers import HRModule, MultiScaleFusion, Stem, Transition
+from hrnet_zoo.layers import HRModule, LiteHRModule, LiteStem, LiteTransition, MultiScaleFusion, Stem, Transition
 
 
 class TwoScaleSegmenter(nn.Module):
@@ -32,18 +34,42 @@ class TwoScaleSegmenter(nn.Module):
         return self.classifier(self.fuse(branches)[0])
 
 
+class LiteTwoScaleSegmenter(nn.Module):
+    """The same network from Lite-HRNet's blocks: shuffle-style stem, depthwise-separable transition, and modules of
+    conditional channel weighting (``ConditionalChannelWeighting``) whose last one fuses into the 1/4 branch only."""
+
+    def __init__(self, num_classes: int = 5, width: int = 16) -> None:
+        super().__init__()
+        self.stem = LiteStem(3, 32, 32)  # (B, 3, H, W) -> (B, 32, H/4, W/4)
+        self.split = LiteTransition([32], [width, 2 * width])  # adds a 1/8 branch
+        self.body = nn.Sequential(
+            LiteHRModule([width, 2 * width], num_blocks=2),
+            LiteHRModule([width, 2 * width], num_blocks=2, multi_scale_output=False),  # -> [1/4 branch]
+        )
+        self.classifier = nn.Conv2d(width, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branches = self.split([self.stem(x)])
+        for module in self.body:
+            branches = module(branches)
+        return self.classifier(branches[0])
+
+
 def main() -> None:
-    net = TwoScaleSegmenter()
+    torch.manual_seed(0)
     images = torch.randn(2, 3, 128, 96)
     target = torch.randint(0, 5, (2, 32, 24))
-    optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
-    for step in range(3):
-        loss = nn.functional.cross_entropy(net(images), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        print(f"step {step}: loss {loss.item():.4f}")
-    print("logits:", tuple(net(images).shape))
+    for net in (TwoScaleSegmenter(), LiteTwoScaleSegmenter()):
+        name = type(net).__name__
+        print(f"{name}: {sum(p.numel() for p in net.parameters())} parameters")
+        optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
+        for step in range(3):
+            loss = nn.functional.cross_entropy(net(images), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            print(f"{name} step {step}: loss {loss.item():.4f}")
+        print(f"{name} logits:", tuple(net(images).shape))
 
 
 if __name__ == "__main__":
