@@ -44,7 +44,7 @@ def test_optimized_golden_model_reproduces_the_original(golden_model, golden_inp
     assert np.abs(out - tiny_io["output"]).max() <= 1e-4 * scale
 
 
-@pytest.mark.parametrize("name", ["hrnet_w18_small_pose", "hrnet_w32_pose"])
+@pytest.mark.parametrize("name", ["hrnet_w18_small_pose", "hrnet_w32_pose", "litehrnet_18_pose"])
 def test_optimized_registered_models(name):
     model = hrnet_zoo.create_model(name)
     randomise_batch_norms(model)

@@ -10,13 +10,13 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from ..layers import BasicBlock, Bottleneck, Stem
+from ..layers import BasicBlock, Bottleneck, ConvBNAct, Stem
 
 __all__ = ["HRNET_CONTAINERS", "fold_batch_norms", "optimize_for_inference"]
 
-#: The containers of HRNet blocks in which a convolution registered right before a BatchNorm is applied right
-#: before it.
-HRNET_CONTAINERS: tuple[type[nn.Module], ...] = (nn.Sequential, BasicBlock, Bottleneck, Stem)
+#: The containers of HRNet's (and Lite-HRNet's) blocks in which a convolution registered right before a BatchNorm is
+#: applied right before it.
+HRNET_CONTAINERS: tuple[type[nn.Module], ...] = (nn.Sequential, BasicBlock, Bottleneck, Stem, ConvBNAct)
 
 
 def fold_batch_norms(model: nn.Module, containers: tuple[type[nn.Module], ...] = HRNET_CONTAINERS) -> int:
