@@ -154,19 +154,18 @@ def _smoothing(args: argparse.Namespace) -> OneEuro | Savgol | None:
     for flag, value, needs in given:
         if value is not None and args.smooth != needs:
             raise ValueError(f"{flag} sets the {needs} filter: add --smooth {needs}, or drop {flag}")
-    if args.smooth == "one_euro":
-        if args.one_euro is None:
-            return OneEuro()
-        min_cutoff, beta = args.one_euro
-        if not (min_cutoff > 0 and beta >= 0):
-            raise ValueError(f"--one-euro {min_cutoff:g} {beta:g}: MIN_CUTOFF must be above 0 (Hz), BETA 0 or more")
-        return OneEuro(min_cutoff, beta)
-    if args.smooth == "savgol":
-        if args.savgol_window is None:
-            return Savgol()
-        if args.savgol_window < 3 or args.savgol_window % 2 == 0:
-            raise ValueError(f"--savgol-window {args.savgol_window}: give an odd number of frames, 3 or more")
-        return Savgol(window=args.savgol_window)
+    try:  # the filters' own checks decide; the message is worded with the flag
+        if args.smooth == "one_euro":
+            return OneEuro(*args.one_euro) if args.one_euro else OneEuro()
+        if args.smooth == "savgol":
+            return Savgol(window=args.savgol_window) if args.savgol_window is not None else Savgol()
+    except ValueError as err:
+        if args.smooth == "one_euro":
+            min_cutoff, beta = args.one_euro
+            raise ValueError(
+                f"--one-euro {min_cutoff:g} {beta:g}: MIN_CUTOFF must be above 0 (Hz), BETA 0 or more"
+            ) from err
+        raise ValueError(f"--savgol-window {args.savgol_window}: give an odd number of frames, 3 or more") from err
     return None
 
 

@@ -8,12 +8,28 @@ import torch
 from torch import Tensor
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
-__all__ = ["check_branch_inputs", "check_image_input"]
+__all__ = ["check_branch_inputs", "check_feature_map", "check_image_input"]
 
 
 def _tracing() -> bool:
     """Inputs are proxies or symbolic while JIT- or FX-tracing: the checks step aside then."""
     return torch.jit.is_tracing() or is_fx_symbolic_tracing()
+
+
+def check_feature_map(name: str, x: Tensor, channels: int) -> None:
+    """Check one ``(B, channels, H, W)`` floating point feature map (the input of a single-tensor block)."""
+    if _tracing():
+        return
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} expects a 4D (B, {channels}, H, W) tensor, got {shape}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} expects a floating point tensor, got {x.dtype}")
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{name} expects a (B, {channels}, H, W) tensor, got {tuple(x.shape)}: it expects {channels} channels, "
+            f"got {x.shape[1]}"
+        )
 
 
 def check_branch_inputs(name: str, xs: Sequence[Tensor], channels: Sequence[int]) -> None:

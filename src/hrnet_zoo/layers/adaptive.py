@@ -13,25 +13,12 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
-from ._checks import _tracing
+from ._checks import check_feature_map
 
 __all__ = ["AdaptiveConvBlock", "KeypointRegression", "adaptive_offsets"]
 
 # The regular 3x3 grid, (dy, dx) of every kernel tap in row-major order (the order deform_conv2d reads offsets in).
 _GRID = ((-1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0), (-1.0, 0.0, 1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 1.0))
-
-
-def _check_feature_map(name: str, x: Tensor, channels: int) -> None:
-    """Check a ``(B, channels, H, W)`` floating point tensor."""
-    if _tracing():
-        return
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} expects a 4D (B, {channels}, H, W) tensor, got {shape}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} expects a floating point tensor, got {x.dtype}")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} expects {channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
 
 
 def adaptive_offsets(transform: Tensor, translation: Tensor, grid: Tensor) -> Tensor:
@@ -92,7 +79,7 @@ class AdaptiveConvBlock(nn.Module):
         return adaptive_offsets(self.transform_matrix_conv(x), self.translation_conv(x), self.regular_matrix)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_feature_map(type(self).__name__, x, self.channels)
+        check_feature_map(type(self).__name__, x, self.channels)
         return torch.relu(self.bn(self.adapt_conv(x, self.offsets(x))) + x)
 
 
@@ -152,6 +139,6 @@ class KeypointRegression(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_feature_map(type(self).__name__, x, self.in_channels)
+        check_feature_map(type(self).__name__, x, self.in_channels)
         groups = torch.split(x, self.channels, dim=1)
         return torch.cat([branch(group) for branch, group in zip(self.branches, groups)], dim=1)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import _tracing, check_branch_inputs
+from ._checks import _tracing, check_branch_inputs, check_feature_map
 from .fusion import MultiScaleFusion, downsample_path, separable_conv_bn
 from .transition import Transition
 
@@ -38,15 +38,6 @@ __all__ = [
 ]
 
 ModuleType = Literal["lite", "naive"]
-
-
-def _check_feature(name: str, x: Tensor, channels: int) -> None:
-    """A ``(B, channels, H, W)`` tensor, or a clear ``ValueError``."""
-    if _tracing():
-        return
-    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != channels:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} expects a (B, {channels}, H, W) tensor, got {got}")
 
 
 def _check_even(name: str, channels: Sequence[int]) -> None:
@@ -142,7 +133,7 @@ class SpatialWeighting(nn.Module):
         self.conv2 = ConvBNAct(hidden, channels, norm=False, act=nn.Sigmoid())
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_feature(type(self).__name__, x, self.channels)
+        check_feature_map(type(self).__name__, x, self.channels)
         return x * self.conv2(self.conv1(self.global_avgpool(x)))
 
 
@@ -247,7 +238,7 @@ class ShuffleUnit(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_feature(type(self).__name__, x, self.in_channels)
+        check_feature_map(type(self).__name__, x, self.in_channels)
         if self.stride > 1:
             out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
         else:
@@ -291,7 +282,7 @@ class LiteStem(nn.Module):
         self.linear_conv = _pointwise(mid, half if same else stem_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_feature(type(self).__name__, x, self.in_chans)
+        check_feature_map(type(self).__name__, x, self.in_chans)
         x = self.conv1(x)
         first, second = x.chunk(2, dim=1)
         second = self.linear_conv(self.depthwise_conv(self.expand_conv(second)))

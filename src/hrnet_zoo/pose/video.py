@@ -1,9 +1,9 @@
 """Video that stays coherent and keeps up: persons tracked from frame to frame, the detector run every N-th frame,
 keypoints smoothed over time.
 
-``PoseEstimator.stream(..., track=True, detect_every=N, smooth=...)`` (and so the run and ``hrnet-zoo predict
---track --detect-every N --smooth ...``) comes here. Frames are estimated one at a time, in order, since each
-frame's boxes may come from the poses of the frame before:
+``PoseEstimator.stream(..., track=True, detect_every=N, smooth=...)`` (and so ``PoseEstimator.run`` and the
+command line) comes here. Frames are estimated one at a time, in order, since each frame's boxes may come from the
+poses of the frame before:
 
 1. **Boxes.** A frame with given boxes uses them. Otherwise the detector runs on the first frame of every video,
    then on every N-th frame after its last detection, and at once when the frame before lost a track or when a
