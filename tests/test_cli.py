@@ -22,6 +22,19 @@ def test_list(capsys):
     assert main(["list", "*w32*"]) == 0
     out = capsys.readouterr().out
     assert "hrnet_w32_pose.coco_384x288" in out and "coco_val_ap=0.76" in out and "hrnet_w48" not in out
+    top_down, bottom_up = out.split("## body, bottom-up")
+    assert "## body, top-down" in top_down and "dekr" not in top_down
+    assert "dekr_hrnet_w32.coco_512x512" in bottom_up and "higherhrnet_w32.coco_512x512" in bottom_up
+    assert main(["list", "--kind", "bottom_up"]) == 0
+    out = capsys.readouterr().out
+    assert "dekr_hrnet_w48" in out and "hrnet_w32_pose" not in out and "top-down" not in out
+
+
+def test_predict_refuses_a_bottom_up_model_before_any_work(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert main(["predict", PHOTO, "--model", "dekr_hrnet_w32.coco_512x512", "--out-dir", str(out_dir)]) == 2
+    assert "is a bottom-up model; the command line does not run bottom-up models yet" in capsys.readouterr().err
+    assert not out_dir.exists()
 
 
 def test_predict_with_a_local_checkpoint(tmp_path, capsys):

@@ -18,7 +18,6 @@ from hrnet_zoo.models.dekr import (
     DEKR,
     DEKR_CONFIGS,
     DEKRConfig,
-    dekr_hrnet_w32,
     dekr_original_to_package,
     to_dekr_layout,
 )
@@ -170,7 +169,7 @@ def test_published_configurations_map_onto_the_original_keys(arch, keys):
 
 
 def test_w32_has_the_papers_parameter_count():
-    params = sum(p.numel() for p in dekr_hrnet_w32(device="meta").parameters())
+    params = sum(p.numel() for p in DEKR(DEKR_CONFIGS["dekr_hrnet_w32"], device="meta").parameters())
     print(f"DEKR-W32: {params / 1e6:.2f}M parameters (paper: 29.6M)")
     assert round(params / 1e6, 1) == 29.6
 

@@ -52,6 +52,16 @@ def test_predict_example(tmp_path):
     assert "left_shoulder" in out and (tmp_path / "run" / "astronaut_pose.png").is_file()
 
 
+def test_finetune_bottom_up_example(tmp_path):
+    for model in ("dekr_hrnet_w32", "higherhrnet_w32"):
+        out = run(
+            str(REPO / "examples" / "finetune_bottom_up.py"),
+            *("--synthetic", "--model", model, "--input-size", "128", "--max-steps", "2"),
+            *("--out", str(tmp_path / model)),
+        )
+        assert '"epoch": 0' in out and (tmp_path / model / "model" / "config.json").is_file()
+
+
 def test_lint():
     """ruff check and ruff format --check pass on the whole project."""
     for args in (["check", "."], ["format", "--check", "."]):

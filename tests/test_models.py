@@ -17,11 +17,20 @@ import hrnet_zoo
 from hrnet_zoo.errors import CheckpointMismatchError
 from hrnet_zoo.models import HRNetFeatures, HRNetPose, LiteHRNetFeatures, LiteHRNetPose
 
-MODELS = hrnet_zoo.list_models()
+MODELS = hrnet_zoo.list_models(kind="top_down")  # the bottom-up models: tests/test_bottom_up_models.py
 SMALL = (64, 96)  # (H, W): multiples of 32, tiny enough for W48 on a CPU
 
 
 def test_registry_is_complete():
+    assert hrnet_zoo.list_models(kind="bottom_up") == [
+        "dekr_hrnet_w32",
+        "dekr_hrnet_w48",
+        "higherhrnet_w32",
+        "higherhrnet_w48",
+    ]
+    assert sorted(hrnet_zoo.list_models()) == sorted(MODELS + hrnet_zoo.list_models(kind="bottom_up"))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        hrnet_zoo.list_models(kind="sideways")
     assert MODELS == [
         "hrnet_w18_pose",
         "hrnet_w18_small_pose",

@@ -17,7 +17,7 @@ from timm.optim import create_optimizer_v2
 import hrnet_zoo
 from hrnet_zoo.models import HRNetPose, LiteHRNetPose
 
-MODELS = hrnet_zoo.list_models()
+MODELS = hrnet_zoo.list_models(kind="top_down")  # the bottom-up models: tests/test_bottom_up_models.py
 SMALL = "hrnet_w18_small_pose"
 LITE = "litehrnet_18_pose"
 X = (1, 3, 64, 96)

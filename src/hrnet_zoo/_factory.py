@@ -18,24 +18,38 @@ from .errors import ModelConfigError
 from .models import pose_hrnet
 from .models._weights import load_weights_file
 from .models.meta import PoseMeta
+from .models.pose_hrnet import ARCHITECTURES
 from .models.pretrained import PRETRAINED_CFGS, PosePretrainedCfg
 
 __all__ = ["create_model", "get_pretrained_cfg", "is_model", "list_models", "list_pretrained"]
 
 _MODULE = pose_hrnet.__name__.rsplit(".", 1)[-1]
+#: The kinds of model: top-down (person crops in, one pose per crop) and bottom-up (whole images, every person).
+MODEL_KINDS = ("top_down", "bottom_up")
 _SOURCES = ("hf-hub:", "local-dir:")
 
 
-def list_models(pattern: str = "", pretrained: bool = False) -> list[str]:
+def list_models(pattern: str = "", pretrained: bool = False, kind: str | None = None) -> list[str]:
     """Names of hrnet_zoo's architectures matching a wildcard ``pattern``.
 
-    With ``pretrained=True``, the ``arch.tag`` names of every configuration with weights instead.
+    With ``pretrained=True``, the ``arch.tag`` names of every configuration with weights instead. ``kind``
+    keeps the ``"top_down"`` models (person crops in) or the ``"bottom_up"`` ones (whole images in).
 
     Example:
-        >>> hrnet_zoo.list_models("*w32*", pretrained=True)
+        >>> hrnet_zoo.list_models("hrnet_w32*", pretrained=True)
         ['hrnet_w32_pose.coco_256x192', 'hrnet_w32_pose.coco_384x288', 'hrnet_w32_pose.mpii_256x256']
+        >>> hrnet_zoo.list_models(kind="bottom_up")
+        ['dekr_hrnet_w32', 'dekr_hrnet_w48', 'higherhrnet_w32', 'higherhrnet_w48']
+
+    Raises:
+        ValueError: An unknown ``kind``.
     """
-    return timm.list_models(pattern or "", module=_MODULE, pretrained=pretrained)
+    names = timm.list_models(pattern or "", module=_MODULE, pretrained=pretrained)
+    if kind is None:
+        return names
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {list(MODEL_KINDS)}, got {kind!r}")
+    return [name for name in names if ARCHITECTURES[split_model_name_tag(name)[0]].kind == kind]
 
 
 def list_pretrained(pattern: str = "") -> list[str]:

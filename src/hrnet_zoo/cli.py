@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 import torch
+from timm.models import split_model_name_tag
 
 from hrnet_zoo_cli import COMMANDS, top_level_parser
 
@@ -23,6 +24,7 @@ from . import __version__
 from ._download import WEIGHTS_FILE
 from ._factory import create_model, get_pretrained_cfg, list_models, list_pretrained
 from ._utils import default_device, read_json, terminate_as_interrupt
+from .codec import HeatmapCodec
 from .deploy.export import ExportedPoseModel, check_input_size, export_onnx, needs_external_data, save_program
 from .deploy.onnx_model import OnnxPoseModel
 from .deploy.optimize import optimize_for_inference
@@ -32,7 +34,8 @@ from .evaluation import evaluate, find_coco_split, format_stats
 from .hub import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
 from .io.outputs import check_output_dir, claim_run_folder, plan_outputs, write_json
 from .keypoint_formats import KEYPOINT_FORMATS
-from .models.pretrained import TASKS
+from .models.pose_hrnet import ARCHITECTURES
+from .models.pretrained import TASKS, PosePretrainedCfg
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
 from .pose.predictor import PoseEstimator
 from .pose.result import converted_set
@@ -63,24 +66,43 @@ _PYTHON_WORDS = {
 _logger = logging.getLogger("hrnet_zoo")
 
 
+#: Until the bottom-up estimator lands (#21), the command line runs top-down models only.
+_BOTTOM_UP_NOT_YET = (
+    "--model {model} is a bottom-up model; the command line does not run bottom-up models yet: decode its outputs "
+    "with hrnet_zoo.codec.decode_dekr / decode_associative_embedding (docs/family.md), or use a top-down model "
+    "(hrnet_w32_pose)"
+)
+_KIND_TITLES = {"top_down": "top-down (a person detector's boxes in)", "bottom_up": "bottom-up (every person at once)"}
+
+
+def _codec_name(cfg: PosePretrainedCfg) -> str:
+    """The decoder column: the heatmap decoding of a top-down tag, the method of a bottom-up one."""
+    codec = cfg.pose_meta.codec
+    if isinstance(codec, HeatmapCodec):
+        return codec.decoding
+    return "AE" if codec.method == "associative_embedding" else codec.method
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     names = list_pretrained(args.pattern) if args.pretrained else list_models(args.pattern)
     names += [] if args.pretrained else [n for n in list_pretrained(args.pattern) if n not in names]
     cfgs = list({cfg.name: cfg for cfg in (get_pretrained_cfg(name) for name in sorted(names))}.values())
+    kinds = [args.kind] if args.kind else list(_KIND_TITLES)
     header = f"{'name':50} {'input':>8} {'joints':>6} {'codec':>7} {'params':>7} {'GMACs':>6}  metric (served weights)"
     for task in TASKS:
-        rows = [cfg for cfg in cfgs if cfg.task == task]
-        if not rows:
-            continue
-        print(f"## {task}\n{header}\n{'-' * len(header)}")
-        for cfg in rows:
-            metric = "{}={}".format(*cfg.headline_metric) if cfg.has_weights else "no weights"
-            params = f"{cfg.params_m:.1f}M" if cfg.params_m else "-"
-            gmacs = f"{cfg.gmacs:.2f}" if cfg.gmacs else "-"
-            size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
-            codec = cfg.pose_meta.codec.decoding
-            print(f"{cfg.name:50} {size:>8} {cfg.num_joints:>6} {codec:>7} {params:>7} {gmacs:>6}  {metric}")
-        print()
+        for kind in kinds:
+            rows = [cfg for cfg in cfgs if cfg.task == task and ARCHITECTURES[cfg.architecture].kind == kind]
+            if not rows:
+                continue
+            print(f"## {task}, {_KIND_TITLES[kind]}\n{header}\n{'-' * len(header)}")
+            for cfg in rows:
+                metric = "{}={}".format(*cfg.headline_metric) if cfg.has_weights else "no weights"
+                params = f"{cfg.params_m:.1f}M" if cfg.params_m else "-"
+                gmacs = f"{cfg.gmacs:.2f}" if cfg.gmacs else "-"
+                size = f"{cfg.input_size[0]}x{cfg.input_size[1]}"
+                columns = f"{size:>8} {cfg.num_joints:>6} {_codec_name(cfg):>7} {params:>7} {gmacs:>6}"
+                print(f"{cfg.name:50} {columns}  {metric}")
+            print()
     return 0
 
 
@@ -180,6 +202,13 @@ class _Pipeline:
     smooth: OneEuro | Savgol | None
 
 
+def _registered_kind(name: str) -> str | None:
+    """``"top_down"`` or ``"bottom_up"`` for a registered model name; ``None`` for files, folders and Hub
+    repositories (their kind is known once they are loaded)."""
+    entry = ARCHITECTURES.get(split_model_name_tag(name)[0])
+    return entry.kind if entry is not None else None
+
+
 def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch.device) -> _Pipeline:
     """The flags resolved, ``auto`` included: on a CPU, videos and webcams get :data:`CPU_VIDEO_DEFAULTS` where the
     user set nothing else (and are told so)."""
@@ -212,6 +241,8 @@ def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if _registered_kind(args.model) == "bottom_up":  # before any input is read or weights load
+        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
     sources = find_sources(args.inputs)  # the inputs are checked before any weights load
     for source in sources:  # a video or webcam that cannot be opened is reported before any weights load too
         if source.kind == "webcam" or (source.kind == "video" and not args.skip_bad):
@@ -244,6 +275,8 @@ def _predict(
     folder: Path,
 ) -> int:
     model = _create_model(args)
+    if model.pose_meta.bottom_up:  # a bottom-up model from a file or folder
+        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
     if args.keypoint_format is not None:  # before any frame: the model's joints must convert
         try:
             converted_set(model.pose_meta.keypoints, args.keypoint_format)
@@ -312,7 +345,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     inputs = [annotation, *given, *images.iterdir()]
     plan_outputs([Path(p) for p in (args.results, args.out) if p], inputs, args.overwrite)  # before any inference
     device = _device(args.device)
-    estimator = PoseEstimator(_create_model(args), device=device, flip_test=args.flip, decoder=args.decoder)
+    model = _create_model(args)
+    if model.pose_meta.bottom_up:
+        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
+    estimator = PoseEstimator(model, device=device, flip_test=args.flip, decoder=args.decoder)
     report = evaluate(
         estimator, annotation, images, detections=args.boxes, output=args.results, overwrite=args.overwrite
     )
@@ -502,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list")
     p.add_argument("pattern", nargs="?", default="", help="wildcard filter, e.g. '*w32*'")
     p.add_argument("--pretrained", action="store_true", help="only configurations with weights")
+    p.add_argument("--kind", choices=tuple(_KIND_TITLES), help="only top-down or only bottom-up models")
     p.set_defaults(func=_cmd_list)
 
     p = add("predict", parents=[model, inference])

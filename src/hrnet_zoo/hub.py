@@ -21,6 +21,7 @@ from torch import nn
 from ._download import WEIGHTS_FILE
 from ._factory import create_model
 from ._utils import read_json
+from .codec import BottomUpCodec
 from .models.meta import PoseMeta, WeightsOrigin, weights_fingerprint
 
 __all__ = ["CONFIG_FILE", "convert_checkpoint", "model_card", "push_folder", "push_to_hub", "save_pretrained"]
@@ -84,6 +85,29 @@ def _weights_section(origin: WeightsOrigin | None) -> str:
     )
 
 
+def _model_summary(model: nn.Module, meta: PoseMeta) -> str:
+    family = getattr(model, "family", "HRNet")
+    if meta.bottom_up:
+        return f"{family} bottom-up pose estimation model (every person of a whole image) in the `{_LIBRARY}` layout."
+    return f"{family} top-down pose estimation model (Sun et al., CVPR 2019) in the `{_LIBRARY}` layout."
+
+
+def _input_output(meta: PoseMeta) -> str:
+    h, w = meta.input_size
+    norm = f"in [0, 1] normalised with mean {list(meta.mean)} and\n  std {list(meta.std)}"
+    codec = meta.codec
+    if isinstance(codec, BottomUpCodec):
+        return (
+            f"- Input: the whole RGB image, its short side resized to {h} (test scales {list(codec.scales)}), {norm}\n"
+            f"- Output: decoded with {codec.method} ({codec.protocol} test protocol) into every person's keypoints"
+        )
+    return (
+        f"- Input: RGB crop of one person, {h}x{w} (height x width), {norm}\n"
+        f"- Output: {len(meta.keypoints)} heatmaps of {codec.heatmap_size[0]}x{codec.heatmap_size[1]}\n"
+        f"  (codec: {codec.encoding} encoding, {codec.decoding} decoding)"
+    )
+
+
 def model_card(model: nn.Module, meta: PoseMeta | None = None, repo_id: str = "REPO_ID") -> ModelCard:
     """The model card of ``model``: what it predicts, how to load it, and what its weights are (and claim)."""
     meta = meta or _meta_to_publish(model)
@@ -97,11 +121,10 @@ def model_card(model: nn.Module, meta: PoseMeta | None = None, repo_id: str = "R
         pipeline_tag="keypoint-detection",
     )
     names = ", ".join(meta.keypoints.names) or "(no head: the model returns its stride-4 features)"
-    codec = meta.codec
     body = f"""
 # {arch} ({meta.keypoints.name} keypoints, {h}x{w})
 
-HRNet top-down pose estimation model (Sun et al., CVPR 2019) in the `{_LIBRARY}` layout.
+{_model_summary(model, meta)}
 
 ```python
 import hrnet_zoo, timm
@@ -109,10 +132,7 @@ model = hrnet_zoo.create_model("hf-hub:{repo_id}", pretrained=True).eval()
 model = timm.create_model("hf-hub:{repo_id}", pretrained=True).eval()  # the same, after `import hrnet_zoo`
 ```
 
-- Input: RGB crop of one person, {h}x{w} (height x width), in [0, 1] normalised with mean {list(meta.mean)} and
-  std {list(meta.std)}
-- Output: {len(meta.keypoints)} heatmaps of {codec.heatmap_size[0]}x{codec.heatmap_size[1]}
-  (codec: {codec.encoding} encoding, {codec.decoding} decoding)
+{_input_output(meta)}
 - Keypoints: {names}
 
 ## Weights

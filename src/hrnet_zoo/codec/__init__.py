@@ -1,5 +1,6 @@
 """Geometry and heatmap codecs: person crops, heatmap encoding and decoding, the way back to the image; and the
-bottom-up decoders (DEKR's centres and offsets, associative embedding's tag grouping) with their resizing.
+bottom-up decoders (DEKR's centres and offsets, associative embedding's tag grouping) with their resizing, and the
+:class:`BottomUpCodec` a bottom-up model carries.
 
 Pure tensor code, below the models: a model carries its :class:`HeatmapCodec`, and its metadata builds the one
 :class:`TopDownTransform` (boxes to normalised crops and back) that the predictor, the training data set, int8
@@ -29,6 +30,7 @@ from .associative_embedding import (
     top_k_candidates,
 )
 from .bottom_up import BottomUpResize, bottom_up_resize
+from .bottom_up_codec import BOTTOM_UP_METHODS, BottomUpCodec, BottomUpMethod
 from .decoding import (
     decode_argmax,
     decode_dark,
@@ -62,6 +64,7 @@ from .heatmap_codec import HEATMAP_STRIDE, HeatmapCodec
 from .transform import MAX_BOX_SIDE, MIN_BOX_SIDE, TopDownTransform
 
 __all__ = [
+    "BOTTOM_UP_METHODS",
     "COCO_GROUPING_ORDER",
     "DEKR_COCO_LINKS",
     "DEKR_CROWDPOSE_LINKS",
@@ -70,6 +73,8 @@ __all__ = [
     "MAX_BOX_SIDE",
     "MIN_BOX_SIDE",
     "PIXEL_STD",
+    "BottomUpCodec",
+    "BottomUpMethod",
     "BottomUpResize",
     "HeatmapCodec",
     "TopDownTransform",

@@ -117,6 +117,12 @@ def build_pose_model(variant: str, arch: Architecture, pretrained: bool | str = 
     features_only = kwargs.pop("features_only", False)
     feature_cls = check_feature_cls(kwargs.pop("feature_cls", None))
     out_indices = tuple(kwargs.pop("out_indices", (0, 1, 2, 3)))
+    if features_only and arch.features_cls is None:
+        raise ValueError(
+            f"{variant} is a bottom-up model and has no features_only form; its features are "
+            f"create_model({variant!r}).forward_features(x) (stride 4), or an HRNet backbone's: "
+            "create_model('hrnet_w32_pose', features_only=True)"
+        )
     if features_only:
         model_cls: type[nn.Module] = arch.features_cls
         kwargs["out_indices"] = (0, 1, 2, 3) if feature_cls else out_indices

@@ -114,10 +114,12 @@ def load_checkpoint(
     from_file = isinstance(checkpoint, (str, os.PathLike))
     source = f"checkpoint {os.fspath(checkpoint)!r}" if from_file else "state dict"
     raw = read_checkpoint(checkpoint) if from_file else dict(checkpoint)
-    state_dict, layout = to_package_layout(raw)
     own = model.state_dict()
+    _check_family(model, own, raw, source)
+    state_dict, layout = getattr(model, "checkpoint_layout", to_package_layout)(raw)
     head = _head_name(model) + "."
-    head_keys = {k for k in own if k.startswith(head)}
+    whole_head = str(getattr(model, "head_module", head[:-1])) + "."  # a head of several outputs goes whole
+    head_keys = {k for k in own if k.startswith((head, whole_head))}
     optional = set(getattr(model, "optional_checkpoint_keys", set)())
     optional |= {k for k in own if k.endswith("num_batches_tracked")}
     # Frozen BatchNorms (timm.utils.freeze) have no step counter: the checkpoint's are not needed then.
@@ -129,7 +131,6 @@ def load_checkpoint(
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
     unused = tuple(getattr(model, "unused_checkpoint_prefixes", ()))  # e.g. Lite-HRNet's head in its features
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(unused) or k in own}
-    _check_family(model, own, state_dict, source)
     _check_widths(model, own, state_dict, source)
     weight, own_weight = state_dict.get(head + "weight"), own.get(head + "weight")
     # Another number of joints: the head differs in its outputs only (a transposed head is a shape mismatch).
@@ -151,7 +152,7 @@ def load_checkpoint(
             ckpt_joints,
             model_joints,
         )
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(head)}
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith((head, whole_head))}
         optional |= head_keys
     first_conv = str(getattr(model, "pretrained_cfg", {}).get("first_conv") or "backbone.stem.conv1") + ".weight"
     if adapt_input and first_conv in state_dict and first_conv in own:
@@ -162,6 +163,8 @@ def load_checkpoint(
     check_fits(type(model).__name__, own, state_dict, source, optional, strict)
     model.load_state_dict(state_dict, strict=False)
     left = [k for k in own if k not in state_dict]
+    if hasattr(model, "after_checkpoint"):
+        model.after_checkpoint(left)
     fresh_head = layout == "timm_imagenet" or reset_head  # a new head was asked for: no news that it stays new
     reported = [k for k in left if not k.endswith("num_batches_tracked") and not (fresh_head and k in head_keys)]
     if reported:
@@ -180,16 +183,29 @@ def _branch_widths(state_dict: Mapping[str, Tensor]) -> list[int]:
     return [w for _, _, w in sorted(set(widths))]
 
 
+#: Key fragments that only a family's checkpoints hold, in any of their layouts (the package's, the reference's,
+#: OpenMMLab's), and models of that family to create instead.
+_FAMILY_MARKS = {
+    "DEKR": (("offset_regression.", "offset_final_layer.", "displacement_conv_layers."), "dekr_hrnet_w32"),
+    "HigherHRNet": (("deconv_layers.",), "higherhrnet_w32"),
+}
+_FAMILY_EXAMPLES = {"Lite-HRNet": "litehrnet_18_pose or litehrnet_30_pose", "HRNet": "hrnet_w32_pose"}
+
+
 def _family(keys: Mapping[str, Tensor]) -> str:
+    for family, (marks, _) in _FAMILY_MARKS.items():
+        if any(mark in key for key in keys for mark in marks):
+            return family
     return "Lite-HRNet" if is_litehrnet(keys) else "HRNet"
 
 
 def _check_family(model: nn.Module, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], source: str) -> None:
-    """Name the mismatch when a checkpoint is of the other family (a Lite-HRNet checkpoint into an HRNet)."""
+    """Name the mismatch when a checkpoint is of another family (a Lite-HRNet or DEKR checkpoint into an HRNet)."""
     theirs, ours = _family(state_dict), _family(own)
-    if theirs != ours:
+    backbone_only = theirs == "HRNet" and ours in _FAMILY_MARKS  # an HRNet backbone (ImageNet) under a new head
+    if theirs != ours and not backbone_only:
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
-        example = "litehrnet_18_pose or litehrnet_30_pose" if theirs == "Lite-HRNet" else "hrnet_w32_pose"
+        example = _FAMILY_MARKS[theirs][1] if theirs in _FAMILY_MARKS else _FAMILY_EXAMPLES[theirs]
         raise CheckpointMismatchError(
             f"the {source} is for {theirs}, the model {arch} is {ours}; nothing was loaded. Create a {theirs} "
             f"model, e.g. {example}",

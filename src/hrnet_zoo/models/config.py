@@ -12,6 +12,8 @@ from torch import nn
 from ..layers import get_block
 
 if TYPE_CHECKING:
+    from .dekr import DEKRConfig
+    from .higherhrnet import HigherHRNetConfig
     from .litehrnet import LiteHRNetConfig
 
 __all__ = ["Architecture", "HRNetConfig", "StageSpec", "hrnet_config"]
@@ -138,19 +140,25 @@ class Architecture:
     """A registered architecture: its network, model classes and the ImageNet classifier sharing its backbone.
 
     Attributes:
-        config: The backbone (stage specifications): an :class:`HRNetConfig` or a
-            :class:`~hrnet_zoo.models.LiteHRNetConfig`.
+        config: The network: an :class:`HRNetConfig` or a :class:`~hrnet_zoo.models.LiteHRNetConfig` (top-down),
+            a :class:`~hrnet_zoo.models.DEKRConfig` or :class:`~hrnet_zoo.models.HigherHRNetConfig` (bottom-up).
         model_cls: :class:`~hrnet_zoo.models.HRNetPose` (head on the stride-4 branch),
-            :class:`~hrnet_zoo.models.HRNetV2Pose` (all branches) or :class:`~hrnet_zoo.models.LiteHRNetPose`.
+            :class:`~hrnet_zoo.models.HRNetV2Pose` (all branches), :class:`~hrnet_zoo.models.LiteHRNetPose`,
+            :class:`~hrnet_zoo.models.DEKR` or :class:`~hrnet_zoo.models.HigherHRNet`.
         features_cls: The feature extractor ``features_only=True`` builds (:class:`~hrnet_zoo.models.HRNetFeatures`,
-            :class:`~hrnet_zoo.models.LiteHRNetFeatures`).
+            :class:`~hrnet_zoo.models.LiteHRNetFeatures`); ``None`` for the bottom-up models.
         imagenet_hub_id: timm's ImageNet-1k classifier with the same backbone, for ``pretrained="imagenet"``.
     """
 
-    config: HRNetConfig | LiteHRNetConfig
+    config: HRNetConfig | LiteHRNetConfig | DEKRConfig | HigherHRNetConfig
     model_cls: type[nn.Module]
-    features_cls: type[nn.Module]
+    features_cls: type[nn.Module] | None = None
     imagenet_hub_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"top_down"`` (crops of detected persons) or ``"bottom_up"`` (whole images, every person at once)."""
+        return self.model_cls.kind
 
     @property
     def classifier(self) -> str:

@@ -26,21 +26,27 @@ Reproduced from the original:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from ..codec import DEKR_COCO_LINKS, DEKR_CROWDPOSE_LINKS
+from ..keypoints import KeypointSet
 from ..layers import BasicBlock, ResizeConcat
+from ..layers._checks import check_image_input
 from ..layers.adaptive import AdaptiveConvBlock, KeypointRegression
 from ._layouts import original_to_package, strip_wrappers
 from .backbone import HighResolutionNet
+from .bottom_up import BottomUpModel, bottom_up_meta
 from .config import HRNetConfig, StageSpec, hrnet_config
-from .top_down import init_weights
+from .meta import PoseMeta
+from .top_down import _check_in_chans, init_weights
 
 __all__ = [
     "DEKR",
@@ -49,16 +55,17 @@ __all__ = [
     "DEKRHead",
     "DEKRLayout",
     "RescoreNet",
-    "dekr_hrnet_w32",
-    "dekr_hrnet_w48",
     "dekr_original_to_package",
     "openmmlab_to_dekr_original",
+    "rescore_input_size",
+    "rescore_links",
     "to_dekr_layout",
 ]
 
 HeadBlock = Literal["basic", "adaptive"]
 DEKRLayout = Literal["hrnet_zoo", "original", "openmmlab1"]
 V = TypeVar("V")
+_logger = logging.getLogger(__name__)
 
 _HEAD_BLOCKS: dict[str, Callable[[int], nn.Module]] = {
     "basic": lambda channels: BasicBlock(channels, channels),
@@ -204,7 +211,7 @@ class RescoreNet(nn.Module):
         return self.l3(torch.relu(self.l2(torch.relu(self.l1(x))))).squeeze(1)
 
 
-class DEKR(nn.Module):
+class DEKR(BottomUpModel):
     """DEKR: HRNet, all branches concatenated at stride 4, then the heatmap and offset heads (:class:`DEKRHead`).
 
     Shapes: ``(B, in_chans, H, W) -> ((B, num_joints + 1, H / 4, W / 4), (B, 2 * num_joints, H / 4, W / 4))``;
@@ -213,55 +220,118 @@ class DEKR(nn.Module):
 
     Args:
         cfg: The architecture (``DEKR_CONFIGS[name]``, or :meth:`DEKRConfig.from_original`).
+        num_joints: Keypoints to predict (default: ``pose_meta``'s, else ``cfg.num_joints``).
+        keypoints: What the heatmaps are (COCO's for 17 joints, generic names otherwise, unless given).
+        pose_meta: The complete metadata, with a ``BottomUpCodec("dekr", ...)``.
         in_chans: Input channels.
         rescore_channels: Input features of a :class:`RescoreNet` kept as ``rescore_net`` (74 for COCO, as in
-            OpenMMLab's checkpoints); none by default. ``forward`` does not use it.
+            OpenMMLab's checkpoints). By default one is made when ``pose_meta.codec.rescore`` is set. ``forward``
+            does not use it; the decoder does.
         device: Where to create the parameters.
         dtype: Parameter dtype.
 
     Example:
-        >>> model = dekr_hrnet_w32().eval()
+        >>> model = hrnet_zoo.create_model("dekr_hrnet_w32").eval()
         >>> heatmaps, offsets = model(torch.randn(1, 3, 512, 512))
         >>> heatmaps.shape, offsets.shape
         (torch.Size([1, 18, 128, 128]), torch.Size([1, 34, 128, 128]))
     """
 
+    family = "DEKR"
+    classifier = "head.heatmap_final"
+
+    @staticmethod
+    def checkpoint_layout(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
+        """A state dict of the original's, OpenMMLab's or the package's layout in the package's
+        (:func:`to_dekr_layout`)."""
+        return to_dekr_layout(state_dict)
+
     def __init__(
         self,
         cfg: DEKRConfig,
+        num_joints: int | None = None,
+        keypoints: KeypointSet | None = None,
+        pose_meta: PoseMeta | None = None,
         in_chans: int = 3,
         rescore_channels: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.cfg = cfg
+        _check_in_chans(in_chans)
+        meta = bottom_up_meta("dekr", cfg.num_joints, cfg.input_size, pose_meta, keypoints, num_joints)
+        self.cfg = replace(cfg, num_joints=meta.num_joints)
+        if rescore_channels is None and meta.codec.rescore:
+            rescore_channels = rescore_input_size(meta.num_joints)
         with torch.device(device) if device is not None else nullcontext():
             self.backbone = HighResolutionNet(cfg.backbone, in_chans, multi_scale_output=True)
             self.neck = ResizeConcat(self.backbone.out_channels)
-            self.head = DEKRHead(self.neck.out_channels, cfg)
+            self.num_features = self.head_hidden_size = self.neck.out_channels
+            self.head = self._make_head(meta.num_joints)
             self.rescore_net = RescoreNet(rescore_channels) if rescore_channels is not None else None
-        init_weights(self)
-        for module in self.modules():
-            if isinstance(module, AdaptiveConvBlock):
+        init_weights(self.backbone)
+        if dtype is not None:
+            self.to(dtype=dtype)
+        self.pose_meta = replace(meta, codec=replace(meta.codec, rescore=self.rescore_net is not None))
+
+    def _make_head(self, num_joints: int) -> DEKRHead:
+        head = DEKRHead(self.num_features, replace(self.cfg, num_joints=num_joints))
+        init_weights(head)
+        for module in head.modules():
+            if isinstance(module, AdaptiveConvBlock):  # the reference's zero transform: taps on the centre pixel
                 for conv in (module.transform_matrix_conv, module.translation_conv):
                     nn.init.zeros_(conv.weight)
                     nn.init.zeros_(conv.bias)
-        if dtype is not None:
-            self.to(dtype=dtype)
-        self.register_load_state_dict_pre_hook(_convert_on_load)
+        return head
 
-    @property
-    def num_joints(self) -> int:
-        """Keypoints (the heatmaps have one more channel, the centre)."""
-        return self.cfg.num_joints
+    def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
+        """A fresh head for ``num_joints`` keypoints (see :meth:`BottomUpModel.reset_head`); the rescoring net,
+        trained for the old keypoints, is dropped."""
+        super().reset_head(num_joints, keypoints)
+        self.cfg = replace(self.cfg, num_joints=num_joints)
+        self.drop_rescore_net()
+
+    def drop_rescore_net(self) -> None:
+        """Remove the rescoring net (the decoder then keeps the heatmap scores), e.g. after loading a checkpoint
+        without one (the original DEKR ships it as a separate file)."""
+        self.rescore_net = None
+        self.pose_meta = replace(self.pose_meta, codec=replace(self.pose_meta.codec, rescore=False))
+
+    def optional_checkpoint_keys(self) -> set[str]:
+        """The rescoring net's keys: the original's checkpoints hold the network alone."""
+        return {k for k in self.state_dict() if k.startswith("rescore_net.")}
+
+    def after_checkpoint(self, left: list[str]) -> None:
+        """Called after a checkpoint loaded with ``left`` keys still initialised: a rescoring net the checkpoint did
+        not hold is dropped (with an initialised one the scores would be noise)."""
+        if self.rescore_net is not None and any(k.startswith("rescore_net.") for k in left):
+            _logger.info("the checkpoint holds no DEKR rescoring net: the poses keep their heatmap scores")
+            self.drop_rescore_net()
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W) -> (B, sum(widths), H / 4, W / 4)``: every branch concatenated at stride 4."""
+        check_image_input(type(self).__name__, x, self.in_chans, self.backbone.cfg.total_stride)
         return self.neck(self.backbone(x))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.head(self.forward_features(x))
+
+
+def rescore_input_size(num_joints: int) -> int:
+    """Features of the rescoring net for COCO's 17 or CrowdPose's 14 keypoints (:func:`rescore_links`)."""
+    return 3 * len(rescore_links(num_joints)) + num_joints
+
+
+def rescore_links(num_joints: int) -> tuple[tuple[int, int], ...]:
+    """The links the original's rescoring nets were trained with: COCO's for 17 keypoints, CrowdPose's for 14.
+
+    Raises:
+        ValueError: Another number of keypoints (no rescoring net exists for it).
+    """
+    links = {17: DEKR_COCO_LINKS, 14: DEKR_CROWDPOSE_LINKS}.get(num_joints)
+    if links is None:
+        raise ValueError(f"DEKR's rescoring net exists for COCO (17) and CrowdPose (14) keypoints, not {num_joints}")
+    return links
 
 
 # The original's head names; its backbone names are the top-down HRNet's (``original_to_package``).
@@ -381,29 +451,8 @@ def to_dekr_layout(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor],
     return {dekr_original_to_package(k): v for k, v in state_dict.items()}, layout
 
 
-def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
-    """``load_state_dict`` pre-hook: accept the original's and OpenMMLab's layouts too (renamed in place)."""
-    own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    converted, layout = to_dekr_layout(own)
-    if layout == "hrnet_zoo":
-        return
-    for key in own:
-        del state_dict[prefix + key]
-    state_dict.update({prefix + k: v for k, v in converted.items()})
-
-
 #: The paper's COCO models: W32 at 512x512 and W48 at 640x640.
 DEKR_CONFIGS: dict[str, DEKRConfig] = {
     "dekr_hrnet_w32": DEKRConfig(hrnet_config(32), heatmap_channels=32, input_size=(512, 512)),
     "dekr_hrnet_w48": DEKRConfig(hrnet_config(48), heatmap_channels=48, input_size=(640, 640)),
 }
-
-
-def dekr_hrnet_w32(**kwargs: Any) -> DEKR:
-    """DEKR with HRNet-W32 for COCO at 512x512 (29.6M parameters); ``kwargs`` go to :class:`DEKR`."""
-    return DEKR(DEKR_CONFIGS["dekr_hrnet_w32"], **kwargs)
-
-
-def dekr_hrnet_w48(**kwargs: Any) -> DEKR:
-    """DEKR with HRNet-W48 for COCO at 640x640; ``kwargs`` go to :class:`DEKR`."""
-    return DEKR(DEKR_CONFIGS["dekr_hrnet_w48"], **kwargs)

@@ -32,17 +32,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from ..keypoints import KeypointSet
 from ..layers._checks import check_image_input
 from ..layers.deconv import DeconvBlock
 from ._layouts import original_to_package, strip_wrappers
 from .backbone import HighResolutionNet
+from .bottom_up import BottomUpModel, bottom_up_meta
 from .config import HRNetConfig, hrnet_config
+from .meta import PoseMeta
 from .top_down import _check_in_chans, init_weights
 
 __all__ = [
@@ -200,7 +203,7 @@ class HigherHRNetHead(nn.Module):
         return outputs
 
 
-class HigherHRNet(nn.Module):
+class HigherHRNet(BottomUpModel):
     """HigherHRNet: the HRNet backbone's fused stride-4 branch, then :class:`HigherHRNetHead`.
 
     Shapes: ``(B, in_chans, H, W) -> [(B, C_i, H / 4 * 2**i, W / 4 * 2**i) for i]`` with ``H`` and ``W`` multiples
@@ -213,60 +216,78 @@ class HigherHRNet(nn.Module):
 
     Args:
         cfg: Architecture (``HIGHERHRNET_CONFIGS["higherhrnet_w32"]`` or :class:`HigherHRNetConfig`).
+        num_joints: Keypoints to predict (default: ``pose_meta``'s, else ``cfg.head.num_joints``).
+        keypoints: What the heatmaps are (COCO's for 17 joints, generic names otherwise, unless given).
+        pose_meta: The complete metadata, with a ``BottomUpCodec("associative_embedding", ...)``.
         in_chans: Input channels.
         device: Where to create the parameters.
         dtype: Parameter dtype.
 
     Example:
-        >>> model = HigherHRNet(HIGHERHRNET_CONFIGS["higherhrnet_w32"]).eval()
+        >>> model = hrnet_zoo.create_model("higherhrnet_w32").eval()
         >>> [y.shape for y in model(torch.randn(1, 3, 512, 512))]
         [torch.Size([1, 34, 128, 128]), torch.Size([1, 17, 256, 256])]
     """
 
+    family = "HigherHRNet"
+    classifier = "head.final_layers.0"
+
+    @staticmethod
+    def checkpoint_layout(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
+        """A state dict of the reference's, OpenMMLab 0.x's or the package's layout in the package's
+        (:func:`to_higherhrnet_layout`)."""
+        return to_higherhrnet_layout(state_dict)
+
     def __init__(
         self,
         cfg: HigherHRNetConfig,
+        num_joints: int | None = None,
+        keypoints: KeypointSet | None = None,
+        pose_meta: PoseMeta | None = None,
         in_chans: int = 3,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         _check_in_chans(in_chans)
-        self.cfg = cfg
+        meta = bottom_up_meta(
+            "associative_embedding", cfg.head.num_joints, (512, 512), pose_meta, keypoints, num_joints
+        )
+        self.cfg = replace(cfg, head=replace(cfg.head, num_joints=meta.num_joints))
         with torch.device(device) if device is not None else nullcontext():
             self.backbone = HighResolutionNet(cfg.backbone, in_chans, multi_scale_output=False)
-            self.head = HigherHRNetHead(self.backbone.out_channels[0], cfg.head)
-        init_weights(self)
-        for m in self.modules():
-            if isinstance(m, nn.ConvTranspose2d):
-                nn.init.normal_(m.weight, std=0.001)  # as the reference initialises its deconvolutions
+            self.num_features = self.head_hidden_size = self.backbone.out_channels[0]
+            self.head = self._make_head(meta.num_joints)
+        init_weights(self.backbone)
         if dtype is not None:
             self.to(dtype=dtype)
-        self.register_load_state_dict_pre_hook(_convert_on_load)
+        self.pose_meta = meta
 
-    @property
-    def in_chans(self) -> int:
-        """Input channels."""
-        return self.backbone.in_chans
+    def _make_head(self, num_joints: int) -> HigherHRNetHead:
+        head = HigherHRNetHead(self.num_features, replace(self.cfg.head, num_joints=num_joints))
+        init_weights(head)
+        for m in head.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                nn.init.normal_(m.weight, std=0.001)  # as the reference initialises its deconvolutions
+        return head
 
-    @property
-    def num_joints(self) -> int:
-        """Heatmaps in every output."""
-        return self.cfg.head.num_joints
+    def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
+        """A fresh head for ``num_joints`` keypoints (see :meth:`BottomUpModel.reset_head`)."""
+        super().reset_head(num_joints, keypoints)
+        self.cfg = replace(self.cfg, head=replace(self.cfg.head, num_joints=num_joints))
 
     @property
     def reductions(self) -> list[float]:
         """Stride of each output relative to the input: 4, 2, ..."""
         return [4 / 2**i for i in range(self.cfg.head.num_deconvs + 1)]
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Trade compute for memory: recompute each HRModule during the backward pass."""
-        self.backbone.set_grad_checkpointing(enable)
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch."""
+        check_image_input(type(self).__name__, x, self.in_chans, self.backbone.cfg.total_stride)
+        return self.backbone(x)[0]
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        check_image_input(type(self).__name__, x, self.in_chans, self.backbone.cfg.total_stride)
-        return self.head(self.backbone(x)[0])
+        return self.head(self.forward_features(x))
 
 
 #: Reference head keys -> package keys (the backbone renames as :func:`~._layouts.original_to_package`); the
@@ -334,17 +355,3 @@ def to_higherhrnet_layout(state_dict: Mapping[str, V]) -> tuple[dict[str, V], Hi
             key = key[len(prefix) :]
         out[_reference_to_package(key)] = value
     return out, layout
-
-
-def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
-    """``load_state_dict`` pre-hook: accept the reference and OpenMMLab 0.x layouts too (renamed in place)."""
-    own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    try:
-        converted, layout = to_higherhrnet_layout(own)
-    except ValueError:
-        return  # not a HigherHRNet layout: let torch report the mismatch
-    if layout == "hrnet_zoo":
-        return
-    for key in own:
-        del state_dict[prefix + key]
-    state_dict.update({prefix + k: v for k, v in converted.items()})

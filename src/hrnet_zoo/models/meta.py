@@ -17,7 +17,7 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from ..codec import HeatmapCodec, TopDownTransform
+from ..codec import BottomUpCodec, HeatmapCodec, TopDownTransform
 from ..keypoints import KeypointSet, generic_keypoints
 
 __all__ = ["PoseMeta", "WeightsOrigin", "head_meta", "weights_fingerprint"]
@@ -93,22 +93,29 @@ class PoseMeta:
 
     Attributes:
         keypoints: What the heatmaps are (names, skeleton, flip pairs, OKS sigmas).
-        codec: Input size and heatmap geometry, with encoding and decoding.
+        codec: Input size and heatmap geometry, with encoding and decoding: a :class:`~hrnet_zoo.codec.HeatmapCodec`
+            for top-down models, a :class:`~hrnet_zoo.codec.BottomUpCodec` for bottom-up ones.
         mean: Per-channel RGB mean of the input normalisation (inputs in ``[0, 1]``).
         std: Per-channel RGB std.
         origin: Where the weights come from (``None`` for freshly initialised weights).
     """
 
     keypoints: KeypointSet
-    codec: HeatmapCodec = field(default_factory=HeatmapCodec)
+    codec: HeatmapCodec | BottomUpCodec = field(default_factory=HeatmapCodec)
     mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN
     std: tuple[float, ...] = IMAGENET_DEFAULT_STD
     origin: WeightsOrigin | None = None
 
     def __post_init__(self) -> None:
-        transform = self.transform  # checks the normalisation: finite, one entry per channel, std positive
+        # TopDownTransform checks the normalisation (finite, one entry per channel, std positive) for both kinds
+        transform = TopDownTransform(HeatmapCodec(), self.mean, self.std)
         object.__setattr__(self, "mean", transform.mean)
         object.__setattr__(self, "std", transform.std)
+
+    @property
+    def bottom_up(self) -> bool:
+        """Whether the model finds every person of the image itself (a :class:`~hrnet_zoo.codec.BottomUpCodec`)."""
+        return isinstance(self.codec, BottomUpCodec)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -122,23 +129,40 @@ class PoseMeta:
 
     @property
     def transform(self) -> TopDownTransform:
-        """The top-down transform of this model: boxes to normalised crops at its input size, and back."""
+        """The top-down transform of this model: boxes to normalised crops at its input size, and back.
+
+        Raises:
+            ValueError: The model is bottom-up (it takes whole images, resized by its codec).
+        """
+        if isinstance(self.codec, BottomUpCodec):
+            raise ValueError(
+                f"a bottom-up model ({self.codec.method}) has no top-down transform: it takes whole images, resized by "
+                "its codec (pose_meta.codec.resizes) and decoded by hrnet_zoo.codec.decode_dekr or "
+                "decode_associative_embedding"
+            )
         return TopDownTransform(self.codec, self.mean, self.std)
 
     def at_input_size(self, input_size: tuple[int, int]) -> PoseMeta:
         """The same metadata for another network input ``(height, width)``: heatmaps at a quarter of it, the
-        codec's family (encoding, decoding, sigma) kept."""
+        codec's family (encoding, decoding, sigma) kept; for a bottom-up model, the size the short side is resized
+        to."""
+        if isinstance(self.codec, BottomUpCodec):
+            return replace(self, codec=replace(self.codec, input_size=tuple(input_size)))
         codec = replace(self.codec, input_size=tuple(input_size), heatmap_size=None, blur_kernel_size=None)
         return replace(self, codec=codec)
 
     def with_joints(self, num_joints: int, keypoints: KeypointSet | None = None) -> PoseMeta:
-        """The metadata of the same model with a new head for ``num_joints`` (generic names unless given)."""
+        """The metadata of the same model with a new head for ``num_joints`` (generic names unless given); a
+        bottom-up codec no longer rescores (DEKR's rescoring net was trained for the old keypoints)."""
         if keypoints is not None and len(keypoints) != num_joints:
             raise ValueError(f"num_joints={num_joints} does not match the {len(keypoints)} keypoints given")
         if keypoints is None:
             keypoints = self.keypoints if num_joints == len(self.keypoints) else generic_keypoints(num_joints)
         origin = self.origin.derived(None) if self.origin is not None else None
-        return replace(self, keypoints=keypoints, origin=origin)
+        codec = self.codec
+        if isinstance(codec, BottomUpCodec) and keypoints != self.keypoints:  # a rescoring net knows its keypoints
+            codec = replace(codec, rescore=False)
+        return replace(self, keypoints=keypoints, origin=origin, codec=codec)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``config.json`` stores under ``model_args.pose_meta``)."""
@@ -159,9 +183,10 @@ class PoseMeta:
         """
         try:
             origin = data.get("origin")
+            codec = data.get("codec") or {}
             return cls(
                 keypoints=KeypointSet.from_dict(data["keypoints"]),
-                codec=HeatmapCodec.from_dict(data.get("codec") or {}),
+                codec=BottomUpCodec.from_dict(codec) if "method" in codec else HeatmapCodec.from_dict(codec),
                 mean=tuple(data.get("mean", IMAGENET_DEFAULT_MEAN)),
                 std=tuple(data.get("std", IMAGENET_DEFAULT_STD)),
                 origin=None if origin is None else WeightsOrigin.from_dict(origin),

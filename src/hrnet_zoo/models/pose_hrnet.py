@@ -1,9 +1,11 @@
 """The registered pose architectures (:data:`ARCHITECTURES`) and their entrypoints in timm's registry.
 
-HRNet (Sun et al., CVPR 2019, https://arxiv.org/abs/1902.09212) and Lite-HRNet (Yu et al., CVPR 2021,
-https://arxiv.org/abs/2104.06403); the models are in :mod:`hrnet_zoo.models.top_down` and
-:mod:`hrnet_zoo.models.litehrnet`. Every registry entry comes from the table: its configuration, pose and feature
-classes, and the ImageNet classifier sharing its backbone. The pretrained configurations (``arch.tag``) come from
+Top-down: HRNet (Sun et al., CVPR 2019, https://arxiv.org/abs/1902.09212) and Lite-HRNet (Yu et al., CVPR 2021,
+https://arxiv.org/abs/2104.06403), in :mod:`hrnet_zoo.models.top_down` and :mod:`hrnet_zoo.models.litehrnet`.
+Bottom-up: DEKR (Geng et al., CVPR 2021, https://arxiv.org/abs/2104.02300) and HigherHRNet (Cheng et al., CVPR 2020,
+https://arxiv.org/abs/1908.10357), in :mod:`hrnet_zoo.models.dekr` and :mod:`hrnet_zoo.models.higherhrnet`.
+Every registry entry comes from the table: its configuration, pose and feature classes, and the ImageNet
+classifier sharing its backbone. The pretrained configurations (``arch.tag``) come from
 the data files (:data:`~hrnet_zoo.models.PRETRAINED_CFGS`). timm groups the entrypoints under this module's name,
 ``pose_hrnet``, by which ``hrnet_zoo.list_models`` finds them.
 """
@@ -17,6 +19,8 @@ from torch import nn
 
 from ._builder import build_pose_model
 from .config import Architecture, hrnet_config
+from .dekr import DEKR, DEKR_CONFIGS
+from .higherhrnet import HIGHERHRNET_CONFIGS, HigherHRNet
 from .litehrnet import LITE_HRNET_18, LITE_HRNET_30, LiteHRNetFeatures, LiteHRNetPose
 from .pretrained import PRETRAINED_CFGS
 from .top_down import HRNetFeatures, HRNetPose, HRNetV2Pose
@@ -38,6 +42,14 @@ ARCHITECTURES: dict[str, Architecture] = {
     "hrnet_w48_pose": Architecture(hrnet_config(48), HRNetPose, HRNetFeatures, "timm/hrnet_w48.ms_in1k"),
     "litehrnet_18_pose": Architecture(LITE_HRNET_18, LiteHRNetPose, LiteHRNetFeatures),
     "litehrnet_30_pose": Architecture(LITE_HRNET_30, LiteHRNetPose, LiteHRNetFeatures),
+    "dekr_hrnet_w32": Architecture(DEKR_CONFIGS["dekr_hrnet_w32"], DEKR, None, "timm/hrnet_w32.ms_in1k"),
+    "dekr_hrnet_w48": Architecture(DEKR_CONFIGS["dekr_hrnet_w48"], DEKR, None, "timm/hrnet_w48.ms_in1k"),
+    "higherhrnet_w32": Architecture(
+        HIGHERHRNET_CONFIGS["higherhrnet_w32"], HigherHRNet, None, "timm/hrnet_w32.ms_in1k"
+    ),
+    "higherhrnet_w48": Architecture(
+        HIGHERHRNET_CONFIGS["higherhrnet_w48"], HigherHRNet, None, "timm/hrnet_w48.ms_in1k"
+    ),
 }
 
 
@@ -94,3 +106,27 @@ def litehrnet_18_pose(pretrained: bool = False, **kwargs: Any) -> nn.Module:
 def litehrnet_30_pose(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Lite-HRNet-30 pose network (3/8/3 modules; 1.8 M parameters)."""
     return _create("litehrnet_30_pose", pretrained, **kwargs)
+
+
+@register_model
+def dekr_hrnet_w32(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """DEKR with HRNet-W32 (bottom-up: centre heatmap and per-keypoint offsets; 29.6 M parameters), 512x512."""
+    return _create("dekr_hrnet_w32", pretrained, **kwargs)
+
+
+@register_model
+def dekr_hrnet_w48(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """DEKR with HRNet-W48 (bottom-up), 640x640."""
+    return _create("dekr_hrnet_w48", pretrained, **kwargs)
+
+
+@register_model
+def higherhrnet_w32(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """HigherHRNet-W32 (bottom-up: heatmaps at 1/4 and 1/2 with associative-embedding tags; 28.6 M parameters)."""
+    return _create("higherhrnet_w32", pretrained, **kwargs)
+
+
+@register_model
+def higherhrnet_w48(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """HigherHRNet-W48 (bottom-up), 640x640."""
+    return _create("higherhrnet_w48", pretrained, **kwargs)

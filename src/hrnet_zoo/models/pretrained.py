@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
-from ..codec import HeatmapCodec
+from ..codec import BottomUpCodec, HeatmapCodec
 from ..keypoints import get_keypoint_set
 from .meta import PoseMeta, WeightsOrigin
 
@@ -177,10 +177,13 @@ class PosePretrainedCfg:
         name = f"{values.get('architecture')}.{values.get('tag', '')}".rstrip(".")
         try:
             codec_fields = dict(values.pop("codec"))
-            shift = codec_fields.pop("shift_flipped", None)
-            codec = HeatmapCodec.from_dict(codec_fields)
-            if shift is not None and shift != codec.shift_flipped:
-                raise ValueError(f"shift_flipped={shift} contradicts encoding {codec.encoding!r}")
+            if "method" in codec_fields:  # a bottom-up model's
+                codec: HeatmapCodec | BottomUpCodec = BottomUpCodec.from_dict(codec_fields)
+            else:
+                shift = codec_fields.pop("shift_flipped", None)
+                codec = HeatmapCodec.from_dict(codec_fields)
+                if shift is not None and shift != codec.shift_flipped:
+                    raise ValueError(f"shift_flipped={shift} contradicts encoding {codec.encoding!r}")
             meta = PoseMeta(get_keypoint_set(values.pop("keypoints")), codec, values.pop("mean"), values.pop("std"))
             unknown = set(values) - set(cls.__dataclass_fields__)
             if unknown:

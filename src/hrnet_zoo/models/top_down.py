@@ -10,6 +10,7 @@ Lite-HRNet's models (:mod:`hrnet_zoo.models.litehrnet`) subclass these, changing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -45,33 +46,28 @@ def init_weights(module: nn.Module) -> None:
 
 def _convert_on_load(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
     """``load_state_dict`` pre-hook: accept the model's upstream layouts too (renamed in place by the model's
-    :meth:`~_PoseModelBase.package_layout`)."""
+    :meth:`~_PoseModelBase.checkpoint_layout`); a state dict of no known layout is left for torch to report."""
     own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    converted = module.package_layout(own) if own else None
-    if converted is None:
+    if not own:
+        return
+    try:
+        converted, layout = module.checkpoint_layout(own)
+    except ValueError:
+        return
+    if layout == "hrnet_zoo":
         return
     for key in own:
         del state_dict[prefix + key]
     state_dict.update({prefix + k: v for k, v in converted.items()})
 
 
-def hrnet_package_layout(state_dict: dict[str, Tensor]) -> dict[str, Tensor] | None:
-    """An HRNet state dict of the original or OpenMMLab layouts in the package's; ``None`` when it is in the
-    package's already or not an HRNet layout (torch then reports the mismatch)."""
-    if any(k.startswith("backbone.stem.") for k in state_dict):
-        return None
-    try:
-        return to_package_layout(state_dict)[0]
-    except ValueError:
-        return None
-
-
 class _PoseModelBase(nn.Module):
     """What the pose and feature models share: the backbone, metadata owned in one place, timm's model API.
 
-    Subclasses of another backbone (Lite-HRNet) override :meth:`_make_backbone`, :meth:`package_layout`,
-    :meth:`group_matcher` and the class attributes below; the backbone gives ``in_chans``, ``out_channels``,
-    ``branch_channels``, ``branch_reductions``, ``forward_branches`` and ``set_grad_checkpointing``.
+    Subclasses of another backbone (Lite-HRNet) override :meth:`_make_backbone`, :meth:`group_matcher` and the
+    class attributes below; those of another head (DEKR, HigherHRNet) :meth:`checkpoint_layout`. The backbone gives
+    ``in_chans``, ``out_channels``, ``branch_channels``, ``branch_reductions``, ``forward_branches`` and
+    ``set_grad_checkpointing``.
     """
 
     backbone: HighResolutionNet
@@ -79,10 +75,25 @@ class _PoseModelBase(nn.Module):
     first_conv = "backbone.stem.conv1"
     #: The family's name in descriptions.
     family = "HRNet"
+    #: ``"top_down"`` (person crops in) or ``"bottom_up"`` (whole images in, every person out).
+    kind = "top_down"
     #: Checkpoint key prefixes the model has no place for and drops on loading (none for HRNet).
     unused_checkpoint_prefixes: tuple[str, ...] = ()
-    #: Renames a state dict of the model's upstream layouts to the package's (``None``: nothing to rename).
-    package_layout = staticmethod(hrnet_package_layout)
+
+    @staticmethod
+    def checkpoint_layout(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
+        """A state dict of any of the model's checkpoint layouts in the package's, and the layout's name
+        (``"hrnet_zoo"`` when it was in the package's already): HRNet's original, OpenMMLab 0.x/1.x and timm
+        ImageNet layouts, Lite-HRNet's (:func:`~hrnet_zoo.models.to_package_layout`).
+
+        Raises:
+            ValueError: The keys fit none of them.
+        """
+        return to_package_layout(state_dict)
+
+    def after_checkpoint(self, left: list[str]) -> None:
+        """Called by :func:`~hrnet_zoo.models.load_checkpoint` with the keys a checkpoint left initialised (nothing
+        to do for HRNet)."""
 
     def __init__(self) -> None:
         super().__init__()
