@@ -254,7 +254,7 @@ def test_udp_decoding_equals_its_reference_at_every_border(size, kernel, padding
 def test_each_udp_tag_decodes_as_the_mmpose_version_of_its_metrics():
     from hrnet_zoo.models.pretrained import PRETRAINED_CFGS
 
-    udp = {name: cfg for name, cfg in PRETRAINED_CFGS.items() if cfg.pose_meta.codec.decoding == "udp"}
+    udp = {n: c for n, c in PRETRAINED_CFGS.items() if getattr(c.pose_meta.codec, "decoding", None) == "udp"}
     assert len(udp) >= 9
     for name, cfg in udp.items():
         assert "_2d_keypoint/" in cfg.metrics_source, name  # a 1.x table: its configs/<task>_2d_keypoint/ tree

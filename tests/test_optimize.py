@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -13,9 +11,6 @@ from torch import nn
 import hrnet_zoo
 from hrnet_zoo.cli import main
 from hrnet_zoo.deploy import export_onnx, export_program, fold_batch_norms, optimize_for_inference
-from hrnet_zoo.models import DEKR, DEKRConfig
-
-from .conftest import DATA
 
 
 @pytest.fixture
@@ -62,29 +57,6 @@ def test_optimized_registered_models(name):
     assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
     bn_count = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert fold_batch_norms(hrnet_zoo.create_model(name).eval()) == bn_count
-
-
-def tiny_dekr() -> DEKR:
-    """The tiny DEKR of the golden tests (``tests/data/dekr_tiny_*``) with the original's weights, 64x64 inputs."""
-    config = json.loads((DATA / "dekr_tiny_config.json").read_text())
-    model = DEKR(DEKRConfig.from_original(config["spec"], config["num_joints"], config["input_size"]))
-    model.load_state_dict(load_file(str(DATA / "dekr_tiny_original.safetensors")))
-    return model.eval()
-
-
-def test_optimized_dekr_folds_its_deformable_convolutions_too():
-    """Every BatchNorm of DEKR folds, those after the adaptive blocks' deformable convolutions included, and the
-    fused model's heatmaps and offsets equal the unfused model's."""
-    model = tiny_dekr()
-    randomise_batch_norms(model)
-    fast = optimize_for_inference(model)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
-    block = fast.head.offset_regression.branches[0].blocks[0]
-    assert isinstance(block.bn, nn.Identity) and block.adapt_conv.bias is not None
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        for expected, got in zip(model(x), fast(x), strict=True):
-            assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
 
 
 def test_fold_needs_eval_mode():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from PIL import Image
@@ -18,7 +17,6 @@ from hrnet_zoo.deploy import OnnxPoseModel, calibration_crops, export_onnx, quan
 from hrnet_zoo.keypoints import KeypointSet
 
 from .conftest import REPO
-from .test_optimize import tiny_dekr
 
 PHOTO = REPO / "examples" / "images" / "astronaut.jpg"
 SIZE = (128, 96)
@@ -110,35 +108,3 @@ def test_cli_exports_and_runs_int8(model, tmp_path, capsys):
     save_file(model.state_dict(), str(weights))
     assert main(["predict", str(PHOTO), "--model", str(out), "--checkpoint", str(weights)]) == 2
     assert "drop --checkpoint" in capsys.readouterr().err
-
-
-def test_dekr_runs_in_onnx_runtime_and_quantizes_around_its_deformable_convolutions(tmp_path):
-    """DEKR exports at opset 19 (ONNX's DeformConv, run by ONNX Runtime's CPU provider) with outputs ``heatmaps`` and
-    ``offsets``; int8 quantizes its convolutions and keeps the deformable ones in float (ONNX Runtime has no int8
-    DeformConv). Both files return ``(heatmaps, offsets)`` as the PyTorch model does."""
-    model = tiny_dekr()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)
-    fp32 = OnnxPoseModel(export_onnx(model, tmp_path / "dekr.onnx"))
-    assert [output.name for output in fp32.session.get_outputs()] == ["heatmaps", "offsets"]
-    for got, want in zip(fp32(x), expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4 * want.abs().max().item())
-
-    int8 = quantize(model, torch.randn(4, 3, 64, 64), tmp_path / "dekr_int8.onnx")
-    graph = onnx.load(str(int8.path)).graph
-    dtypes = {tensor.name: tensor.data_type for tensor in graph.initializer}
-    deformable = [node for node in graph.node if node.op_type == "DeformConv"]
-    assert len(deformable) == 2 * model.num_joints, "two adaptive blocks per keypoint"
-    assert all(dtypes[node.input[1]] == onnx.TensorProto.FLOAT for node in deformable)
-    assert any(
-        dtypes.get(node.input[0]) == onnx.TensorProto.INT8 for node in graph.node if node.op_type == "DequantizeLinear"
-    )
-    for got, want in zip(int8(x), expected, strict=True):
-        assert got.shape == want.shape
-        assert np.corrcoef(got.flatten().numpy(), want.flatten().numpy())[0, 1] > 0.98
-
-    with pytest.raises(ValueError, match="from opset 19"):
-        export_onnx(model, tmp_path / "old.onnx", opset=18)
-    with pytest.raises(ValueError, match="bottom-up model"):
-        quantize(model, [PHOTO])
