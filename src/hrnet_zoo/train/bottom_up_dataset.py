@@ -22,7 +22,6 @@ Where this data set departs from the references, on purpose:
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +39,9 @@ from ..io.images import load_image
 from ..models.higherhrnet import HigherHRNet
 from ..models.meta import PoseMeta
 from .bottom_up_targets import ae_targets, dekr_person_areas, dekr_targets
+from .dataset import report_missing_images
 
 __all__ = ["AESample", "BottomUpAugmentation", "BottomUpImage", "BottomUpWarp", "CocoBottomUpDataset", "DEKRSample"]
-
-_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -353,14 +351,7 @@ class CocoBottomUpDataset(Dataset):
             joints = np.stack(persons) if persons else np.zeros((0, num_joints, 3))
             size = (int(image["height"]), int(image["width"]))
             records.append(BottomUpImage(path, image["id"], size, joints, np.asarray(areas), tuple(ignored)))
-        if missing:
-            listed = ", ".join(sorted(missing)[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-            if on_missing == "error":
-                raise FileNotFoundError(
-                    f"{len(missing)} image files of {self.annotation_file} are missing: {listed}; "
-                    "pass on_missing='skip' to leave them out"
-                )
-            _logger.warning("skipping %d missing images: %s", len(missing), listed)
+        report_missing_images(missing, self.annotation_file, on_missing)
         return records
 
     def __len__(self) -> int:

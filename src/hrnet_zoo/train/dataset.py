@@ -72,6 +72,23 @@ def _clean_box(box: Sequence[float], width: int, height: int) -> tuple[float, fl
 HALF_BODY_PADDING = 1.5
 
 
+def report_missing_images(
+    missing: set[str] | list[str], annotation_file: Path, on_missing: str, persons: bool = False
+) -> None:
+    """Report the image files of ``annotation_file`` that are not there: raise (``on_missing="error"``) or warn that
+    they (with ``persons``: their persons) are skipped; five are named."""
+    if not missing:
+        return
+    listed = ", ".join(sorted(missing)[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+    if on_missing == "error":
+        raise FileNotFoundError(
+            f"{len(missing)} image files of {annotation_file} are missing: {listed}; "
+            f"pass on_missing='skip' to leave {'their persons' if persons else 'them'} out"
+        )
+    what = "the persons of " if persons else ""
+    _logger.warning("skipping %s%d missing images: %s", what, len(missing), listed)
+
+
 class CocoKeypointDataset(Dataset):
     """Persons of a COCO-style keypoint annotation file, cropped to the network input.
 
@@ -174,14 +191,7 @@ class CocoKeypointDataset(Dataset):
             if box is None:
                 continue
             records.append(PersonRecord(path, ann["image_id"], box, kpts[:, :2], (kpts[:, 2] > 0).float()))
-        if missing:
-            listed = ", ".join(sorted(missing)[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-            if on_missing == "error":
-                raise FileNotFoundError(
-                    f"{len(missing)} image files of {self.annotation_file} are missing: {listed}; "
-                    "pass on_missing='skip' to leave their persons out"
-                )
-            _logger.warning("skipping the persons of %d missing images: %s", len(missing), listed)
+        report_missing_images(missing, self.annotation_file, on_missing, persons=True)
         return records
 
     def __len__(self) -> int:
