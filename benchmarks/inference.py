@@ -1,14 +1,18 @@
 """Inference speed of the pose networks against this machine's measured convolution throughput, fp32 and int8.
 
-For W32 256x192 and W48 384x288 at batch 1 and 8: ms per person for eager, fused + channels-last
+For W32 256x192, W48 384x288, Lite-HRNet-18/30 256x192 (top-down, batch 1 and 8) and DEKR-W32 512x512 (bottom-up,
+batch 1): ms per input (person crop or whole image) for eager, fused + channels-last
 (``optimize_for_inference``), ``torch.compile`` of the fused model, ONNX Runtime fp32 and int8
-(``hrnet_zoo.deploy.quantize``), and optionally PyTorch's PT2E int8 flow (torchao's X86 Inductor quantizer, compiled;
-``--pt2e``); the model's GMACs; the achieved GOP/s (2 x MACs / time); and, measured in the same run, the dense
-3x3 convolution throughput of this machine in fp32 (PyTorch) and int8 (ONNX Runtime, QDQ), so each row shows
+(``hrnet_zoo.deploy.quantize``), a bfloat16 copy of the fused model where the CPU has bf16 units (AMX or
+AVX512-BF16; the estimator's ``amp=torch.bfloat16``), and optionally PyTorch's PT2E int8 flow (torchao's X86
+Inductor quantizer, compiled; ``--pt2e``); the model's GMACs; the achieved GOP/s (2 x MACs / time); and, measured
+in the same run, the dense 3x3 convolution throughput of this machine in fp32 (PyTorch), int8 (ONNX Runtime, QDQ)
+and bf16 (PyTorch, where the CPU has bf16 units), so each row shows
 how close it gets to its limit. The CPU's flags (AVX2, AVX-512, VNNI, AMX) are printed: int8 convolutions are
 fast with VNNI/AMX and gain little without. Also the peak resident memory of a single-image W32 inference.
 
-    python benchmarks/inference.py [--device cpu|cuda] [--repeats 5] [--skip-compile] [--skip-onnx] [--pt2e]
+    python benchmarks/inference.py [--device cpu|cuda] [--repeats 5] [--cases NAME ...] [--batches N ...]
+        [--skip-compile] [--skip-onnx] [--pt2e]
 """
 
 from __future__ import annotations
@@ -26,8 +30,16 @@ import torch.nn.functional as F
 
 import hrnet_zoo
 import hrnet_zoo.deploy.onnx_model
+from hrnet_zoo._utils import cpu_has_bf16_units
 
-CASES = [("hrnet_w32_pose.coco_256x192", (256, 192)), ("hrnet_w48_pose.coco_384x288", (384, 288))]
+#: Model (at its input size) -> batch sizes: persons per batch for top-down, whole images for bottom-up (DEKR).
+CASES = {
+    "hrnet_w32_pose.coco_256x192": (1, 8),
+    "hrnet_w48_pose.coco_384x288": (1, 8),
+    "litehrnet_18_pose.coco_256x192": (1, 8),
+    "litehrnet_30_pose.coco_256x192": (1, 8),
+    "dekr_hrnet_w32.coco_512x512": (1,),
+}
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -157,7 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--batches", type=int, nargs="+", help="batch sizes for every case (default: the case's)")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-onnx", action="store_true")
     parser.add_argument("--pt2e", action="store_true", help="add PyTorch's PT2E int8 path (needs torchao)")
@@ -169,6 +182,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
     int8 = device.type == "cpu" and not args.skip_onnx
     int8_limit = int8_conv_throughput(args.repeats) if int8 else float("nan")
+    bf16 = device.type == "cuda" or cpu_has_bf16_units()  # on other CPUs bfloat16 is emulated, slower than fp32
+    bf16_limit = conv_throughput(device, args.repeats, torch.bfloat16) if bf16 else float("nan")
     print(f"device: {name}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if device.type == "cpu":
         print(
@@ -182,25 +197,37 @@ def main() -> None:
     print(f"measured dense 3x3 convolution throughput: {limit:.0f} GFLOP/s (fp32, PyTorch)")
     if int8:
         print(f"measured dense 3x3 convolution throughput: {int8_limit:.0f} GOP/s (int8, ONNX Runtime)")
-    print("\n| model | batch | path | ms / person | GOP/s | % of its limit | vs eager | vs fused |")
+    if bf16:
+        print(f"measured dense 3x3 convolution throughput: {bf16_limit:.0f} GFLOP/s (bf16, PyTorch)")
+    print("\n| model | batch | path | ms / input | GOP/s | % of its limit | vs eager | vs fused |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for model_name, size in CASES:
-        eager = hrnet_zoo.create_model(model_name).to(device).eval()
-        gmacs = hrnet_zoo.get_pretrained_cfg(model_name).gmacs
+    for model_name in args.cases:
+        eager = hrnet_zoo.create_model(model_name, pretrained=False).to(device).eval()
+        cfg = hrnet_zoo.get_pretrained_cfg(model_name)
+        gmacs, size = cfg.gmacs, cfg.pose_meta.input_size
+        unavailable: dict[str, str] = {}
         fused = hrnet_zoo.deploy.optimize_for_inference(eager)
         paths: dict[str, Callable[[torch.Tensor], object]] = {"eager": eager, "fused + channels-last": fused}
+        if bf16:  # the CPU estimator's amp=torch.bfloat16: a bfloat16 copy of the folded model
+            fused_bf16 = hrnet_zoo.deploy.optimize_for_inference(eager).to(torch.bfloat16)
+            paths["fused bf16"] = lambda x, model=fused_bf16: model(x.to(torch.bfloat16))
         if not args.skip_compile:
             paths["compiled (fused)"] = torch.compile(fused, dynamic=False)
         if not args.skip_onnx and device.type == "cpu":
             runner = onnx_runner(hrnet_zoo.deploy.optimize_for_inference(eager, channels_last=False), size)
             if runner is not None:
                 paths["ONNX Runtime"] = runner
-                paths["ONNX Runtime int8"] = hrnet_zoo.deploy.quantize(eager, torch.randn(16, 3, *size))
+                try:
+                    # 16 person crops, or 4 whole images: calibrating keeps every activation of every input
+                    calibration = torch.randn(4 if cfg.pose_meta.bottom_up else 16, 3, *size)
+                    paths["ONNX Runtime int8"] = hrnet_zoo.deploy.quantize(eager, calibration)
+                except Exception as err:  # e.g. an operator the int8 export path cannot handle: say so in the table
+                    unavailable["ONNX Runtime int8"] = str(err).splitlines()[0].rsplit("Error ", 1)[-1]
         if args.pt2e and device.type == "cpu":
             runner = pt2e_runner(eager, size)
             if runner is not None:
                 paths["PT2E int8 (compiled)"] = runner
-        for batch in args.batches:
+        for batch in args.batches or CASES[model_name]:
             x = torch.randn(batch, 3, *size, device=device)
             seconds_of: dict[str, float] = {}
             for path, fn in paths.items():
@@ -208,13 +235,15 @@ def main() -> None:
                     seconds_of[path] = timed(lambda fn=fn, x=x: fn(x), args.repeats, device)
             for path, seconds in seconds_of.items():
                 gops = 2 * gmacs * batch / seconds
-                path_limit = int8_limit if "int8" in path else limit
+                path_limit = int8_limit if "int8" in path else bf16_limit if "bf16" in path else limit
                 print(
                     f"| {model_name} | {batch} | {path} | {seconds / batch * 1e3:.1f} | {gops:.0f} | "
                     f"{100 * gops / path_limit:.0f}% | {seconds_of['eager'] / seconds:.2f}x | "
                     f"{seconds_of['fused + channels-last'] / seconds:.2f}x |",
                     flush=True,
                 )
+            for path, reason in unavailable.items():
+                print(f"| {model_name} | {batch} | {path} | not available: {reason} | | | | |", flush=True)
     if device.type == "cpu":
         base, peak = peak_memory_single_image()
         print(f"\npeak resident memory, single-image W32 256x192 inference in a fresh process: {peak:.0f} MiB")

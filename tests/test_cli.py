@@ -30,11 +30,24 @@ def test_list(capsys):
     assert "dekr_hrnet_w48" in out and "hrnet_w32_pose" not in out and "top-down" not in out
 
 
-def test_predict_refuses_a_bottom_up_model_before_any_work(tmp_path, capsys):
+def test_predict_refuses_top_down_flags_for_a_bottom_up_model_before_any_work(tmp_path, capsys):
     out_dir = tmp_path / "out"
-    assert main(["predict", PHOTO, "--model", "dekr_hrnet_w32.coco_512x512", "--out-dir", str(out_dir)]) == 2
-    assert "is a bottom-up model; the command line does not run bottom-up models yet" in capsys.readouterr().err
+    args = ["predict", PHOTO, "--model", "dekr_hrnet_w32.coco_512x512", "--out-dir", str(out_dir)]
+    assert main([*args, "--boxes", str(tmp_path / "none.json")]) == 2  # refused before the boxes file is read
+    err = capsys.readouterr().err
+    assert "is a bottom-up model" in err and "so --boxes does not apply; drop it" in err
     assert not out_dir.exists()
+
+
+def test_predict_precision(tmp_path, capsys, caplog, monkeypatch):
+    monkeypatch.setattr(hrnet_zoo._utils, "cpu_has_bf16_units", lambda: False)
+    args = ["predict", PHOTO, "--model", "hrnet_w18_small_pose", "--no-pretrained", "--detector", "none"]
+    args += ["--device", "cpu"]
+    assert main([*args, "--precision", "bf16", "--out-dir", str(tmp_path / "bf16")]) == 2
+    assert "needs bf16 units (AMX or AVX512-BF16)" in capsys.readouterr().err
+    with caplog.at_level("INFO", logger="hrnet_zoo"):
+        assert main([*args, "--precision", "auto", "--out-dir", str(tmp_path / "auto")]) == 0
+    assert "amp='auto': float32 (no bf16 units) on cpu" in caplog.text
 
 
 def test_predict_with_a_local_checkpoint(tmp_path, capsys):

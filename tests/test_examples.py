@@ -52,6 +52,15 @@ def test_predict_example(tmp_path):
     assert "left_shoulder" in out and (tmp_path / "run" / "astronaut_pose.png").is_file()
 
 
+def test_predict_bottom_up_example(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    save_file(hrnet_zoo.create_model("higherhrnet_w32").state_dict(), str(weights))
+    photo = str(REPO / "examples" / "images" / "astronaut.jpg")
+    args = ["--model", "higherhrnet_w32", "--checkpoint", str(weights), "--input-size", "256"]
+    out = run(str(REPO / "examples" / "predict_bottom_up.py"), photo, *args, "--out", str(tmp_path / "run"))
+    assert "person(s); keypoints (" in out and (tmp_path / "run" / "astronaut_pose.png").is_file()
+
+
 def test_finetune_bottom_up_example(tmp_path):
     for model in ("dekr_hrnet_w32", "higherhrnet_w32"):
         out = run(

@@ -9,6 +9,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import hrnet_zoo
+from hrnet_zoo._utils import cpu_has_bf16_units
 from hrnet_zoo.cli import main
 from hrnet_zoo.deploy import export_onnx, export_program, fold_batch_norms, optimize_for_inference
 
@@ -122,6 +123,26 @@ def test_autocast_on_cuda(dtype):
     assert (got.float() - expected).norm() / expected.norm() < 2e-2
 
 
-def test_amp_needs_cuda():
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        hrnet_zoo.PoseEstimator(hrnet_zoo.create_model("hrnet_w18_small_pose"), device="cpu", amp=torch.float16)
+def test_cpu_precision_is_refused_where_it_would_be_slow(monkeypatch):
+    model = hrnet_zoo.create_model("hrnet_w18_small_pose")
+    with pytest.raises(ValueError, match="float16 is not supported on cpu"):
+        hrnet_zoo.PoseEstimator(model, device="cpu", amp=torch.float16)
+    monkeypatch.setattr(hrnet_zoo._utils, "cpu_has_bf16_units", lambda: False)
+    with pytest.raises(ValueError, match="needs bf16 units"):
+        hrnet_zoo.PoseEstimator(model, device="cpu", amp=torch.bfloat16)
+
+
+@pytest.mark.skipif(not cpu_has_bf16_units(), reason="this CPU has no bf16 units (AMX or AVX512-BF16)")
+@pytest.mark.parametrize("optimize", [True, False])
+def test_bf16_on_a_cpu_with_bf16_units(optimize):
+    model = hrnet_zoo.create_model("hrnet_w18_small_pose").eval()
+    randomise_batch_norms(model)
+    crops = torch.randn(3, 3, 256, 192)
+    exact = hrnet_zoo.PoseEstimator(model, device="cpu").heatmaps(crops)
+    bf16 = hrnet_zoo.PoseEstimator(model, device="cpu", amp=torch.bfloat16, optimize=optimize)
+    if optimize:  # a bfloat16 copy of the folded model, the caller's model left in float32
+        assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    got = bf16.heatmaps(crops)
+    assert got.dtype == torch.float32 and next(model.parameters()).dtype == torch.float32
+    assert (got - exact).norm() / exact.norm() < 3e-2  # bf16 keeps 8 bits of mantissa
+    assert not torch.equal(got, exact)

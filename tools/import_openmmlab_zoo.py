@@ -555,16 +555,18 @@ def import_dekr(repo: Path, ref: str, classes: dict[str, str], sets: dict, entri
             except ValueError as err:
                 skipped.append({"name": name, "url": url, "reason": str(err)})
                 continue
-            front = {
-                "architecture": arch,
-                "tag": tag,
-                "task": task,
-                "keypoints": keypoints,
-                "codec": codec,
-                **normalisation(config["model"]["data_preprocessor"]),
-            }
+            front = bottom_up_front(
+                arch, tag, task, keypoints, codec, normalisation(config["model"]["data_preprocessor"])
+            )
             size = size_of(arch, head["num_keypoints"], codec["input_size"], codec)
             entries[f"{arch}.{tag}"] = zoo_record(front, model, commit, table, size, BOTTOM_UP_SOURCES["DEKR"])
+
+
+def bottom_up_front(
+    arch: str, tag: str, task: str, keypoints: str, codec: dict[str, Any], norm: dict[str, Any]
+) -> dict[str, Any]:
+    """The first fields of a bottom-up record, in the zoo file's order (:func:`zoo_record` adds the rest)."""
+    return {"architecture": arch, "tag": tag, "task": task, "keypoints": keypoints, "codec": codec, **norm}
 
 
 def check_higherhrnet(arch: str, model: dict[str, Any], head: dict[str, Any], joints: int) -> None:
@@ -687,14 +689,7 @@ def import_higherhrnet(repo: Path, sets: dict, entries: dict, skipped: list) -> 
             except ValueError as err:
                 skipped.append({"name": name, "url": url, "reason": str(err)})
                 continue
-            front = {
-                "architecture": arch,
-                "tag": tag,
-                "task": task,
-                "keypoints": keypoints,
-                "codec": codec,
-                **norm,
-            }
+            front = bottom_up_front(arch, tag, task, keypoints, codec, norm)
             size = size_of(arch, head["num_joints"], codec["input_size"], codec)
             served[url] = f"{arch}.{tag}"
             entries[served[url]] = zoo_record(front, model, commit, table, size, BOTTOM_UP_SOURCES["HigherHRNet"])

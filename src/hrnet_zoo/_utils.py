@@ -100,6 +100,31 @@ def cpu_has_bf16_units() -> bool:
         return False
 
 
+def fastest_amp(device: torch.device) -> torch.dtype | None:
+    """The reduced precision ``device`` runs in hardware: bfloat16 on CUDA and on CPUs with bf16 units, else
+    ``None`` (float32)."""
+    return torch.bfloat16 if device.type == "cuda" or cpu_has_bf16_units() else None
+
+
+def check_amp(amp: torch.dtype | None, device: torch.device) -> None:
+    """Refuse a reduced-precision dtype that ``device`` cannot run fast, saying what it can: bfloat16 on CPUs with
+    bf16 units (:func:`cpu_has_bf16_units`), float16 and bfloat16 on CUDA."""
+    if amp is None:
+        return
+    if device.type == "cuda" and amp in (torch.float16, torch.bfloat16):
+        return
+    if device.type == "cpu" and amp == torch.bfloat16:
+        if cpu_has_bf16_units():
+            return
+        raise ValueError(
+            "amp=torch.bfloat16 on a CPU needs bf16 units (AMX or AVX512-BF16), which this CPU lacks: there it "
+            "would be slower than float32; leave amp unset"
+        )
+    raise ValueError(
+        f"amp={amp} is not supported on {device.type}: use torch.bfloat16 (CPU or CUDA) or torch.float16 (CUDA)"
+    )
+
+
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """The JSON document in ``path``; ``what`` names the file in errors (``"annotation file"``).
 

@@ -29,6 +29,7 @@ from .deploy.export import ExportedPoseModel, check_input_size, export_onnx, nee
 from .deploy.onnx_model import OnnxPoseModel
 from .deploy.optimize import optimize_for_inference
 from .deploy.quantize import quantize
+from .deploy.runtime_model import RuntimePoseModel
 from .errors import CheckpointMismatchError, OutputRefusedError, WeightsUnavailableError
 from .evaluation import evaluate, find_coco_split, format_stats
 from .hub import CARD_FILE, CONFIG_FILE, convert_checkpoint, push_folder
@@ -36,6 +37,7 @@ from .io.outputs import check_output_dir, claim_run_folder, plan_outputs, write_
 from .keypoint_formats import KEYPOINT_FORMATS
 from .models.pose_hrnet import ARCHITECTURES
 from .models.pretrained import TASKS, PosePretrainedCfg
+from .pose.bottom_up import BottomUpEstimator
 from .pose.detect import DEFAULT_DETECTOR, DETECTORS, PersonDetector
 from .pose.predictor import PoseEstimator
 from .pose.result import converted_set
@@ -66,11 +68,11 @@ _PYTHON_WORDS = {
 _logger = logging.getLogger("hrnet_zoo")
 
 
-#: Until the bottom-up estimator lands (#21), the command line runs top-down models only.
-_BOTTOM_UP_NOT_YET = (
-    "--model {model} is a bottom-up model; the command line does not run bottom-up models yet: decode its outputs "
-    "with hrnet_zoo.codec.decode_dekr / decode_associative_embedding (docs/family.md), or use a top-down model "
-    "(hrnet_w32_pose)"
+#: ``--precision`` -> ``PoseEstimator(amp=...)``.
+_PRECISIONS: dict[str, torch.dtype | str | None] = {"fp32": None, "bf16": torch.bfloat16, "auto": "auto"}
+_TOP_DOWN_SCALES = (
+    "--scales sets a bottom-up model's test scales; --model {model} is top-down (it crops each person at its input "
+    "size): drop --scales"
 )
 _KIND_TITLES = {"top_down": "top-down (a person detector's boxes in)", "bottom_up": "bottom-up (every person at once)"}
 
@@ -209,9 +211,34 @@ def _registered_kind(name: str) -> str | None:
     return entry.kind if entry is not None else None
 
 
-def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch.device) -> _Pipeline:
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _check_bottom_up_flags(args: argparse.Namespace) -> None:
+    """Refuse the flags of the top-down pipeline for a bottom-up ``--model``, which finds every person itself."""
+    given = {
+        "--boxes": getattr(args, "boxes", None) is not None,
+        "--detector": getattr(args, "detector", "auto") not in ("auto", "none"),
+        "--detector-checkpoint": getattr(args, "detector_checkpoint", None) is not None,
+        "--detect-every": getattr(args, "detect_every", None) not in (None, 1),
+        "--decoder": args.decoder is not None,
+        "--precision": args.precision != "fp32",
+    }
+    wrong = [flag for flag, set_ in given.items() if set_]
+    if wrong:
+        raise ValueError(
+            f"--model {args.model} is a bottom-up model: it finds every person itself, decodes with its own codec "
+            f"and runs in float32, so {', '.join(wrong)} {'do' if len(wrong) > 1 else 'does'} not apply; drop "
+            f"{'them' if len(wrong) > 1 else 'it'} (--track and --smooth still follow the persons through a video)"
+        )
+
+
+def _pipeline(
+    args: argparse.Namespace, sources: Sequence[Source], device: torch.device, bottom_up: bool = False
+) -> _Pipeline:
     """The flags resolved, ``auto`` included: on a CPU, videos and webcams get :data:`CPU_VIDEO_DEFAULTS` where the
-    user set nothing else (and are told so)."""
+    user set nothing else (and are told so); a bottom-up model runs no detector, on every frame."""
     if args.detect_every is not None and args.detect_every < 1:
         raise ValueError(f"--detect-every must be at least 1 (every frame), got {args.detect_every}")
     smooth = _smoothing(args)
@@ -224,14 +251,20 @@ def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch
     defaults = CPU_VIDEO_DEFAULTS if cpu_video else None
     detector = args.detector if args.detector != "auto" else defaults.detector if defaults else DEFAULT_DETECTOR
     detect_every = args.detect_every or (defaults.detect_every if defaults else 1)
+    if bottom_up:
+        detector, detect_every = "none", 1
     flip_test = args.flip if args.flip is not None else (defaults.flip_test if defaults else True)
-    if defaults:
+    if defaults and bottom_up:
+        _logger.info(
+            "videos on a CPU: flip test %s (the fast CPU default; --flip changes it)", "on" if flip_test else "off"
+        )
+    elif defaults:
         _logger.info(
             "videos on a CPU: person detector %s on every %s frame(s), tracking, flip test %s (the fast CPU "
             "defaults; --detector, --detect-every and --flip change them)",
             detector,
             detect_every,
-            "on" if flip_test else "off",
+            _on(flip_test),
         )
     track: TrackerConfig | bool = False
     if args.track or detect_every > 1 or smooth is not None:  # ByteTrack's second association takes low scores
@@ -240,9 +273,43 @@ def _pipeline(args: argparse.Namespace, sources: Sequence[Source], device: torch
     return _Pipeline(detector, detect_every, flip_test, track, smooth)
 
 
+def _estimator(
+    model: torch.nn.Module,
+    args: argparse.Namespace,
+    device: torch.device,
+    flip_test: bool,
+    detector: PersonDetector | None = None,
+) -> PoseEstimator | BottomUpEstimator:
+    """The estimator of ``model``'s kind with the flags: ``--scales`` for bottom-up, ``--decoder`` and
+    ``--batch-size`` for top-down models."""
+    if model.pose_meta.bottom_up:
+        return BottomUpEstimator(model, device=device, flip_test=flip_test, scales=args.scales)
+    if args.scales is not None:
+        raise ValueError(_TOP_DOWN_SCALES.format(model=args.model))
+    batch_size = getattr(args, "batch_size", 32)
+    amp = _PRECISIONS[args.precision]
+    if amp is not None and isinstance(model, RuntimePoseModel | ExportedPoseModel):
+        raise ValueError(
+            f"--precision {args.precision}: --model {args.model} runs as it was exported; drop --precision"
+        )
+    return PoseEstimator(
+        model,
+        device=device,
+        flip_test=flip_test,
+        decoder=args.decoder,
+        batch_size=batch_size,
+        detector=detector,
+        amp=amp,
+    )
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
-    if _registered_kind(args.model) == "bottom_up":  # before any input is read or weights load
-        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
+    kind = _registered_kind(args.model)
+    bottom_up = kind == "bottom_up"
+    if bottom_up:  # before any input is read or weights load
+        _check_bottom_up_flags(args)
+    elif kind == "top_down" and args.scales is not None:
+        raise ValueError(_TOP_DOWN_SCALES.format(model=args.model))
     sources = find_sources(args.inputs)  # the inputs are checked before any weights load
     for source in sources:  # a video or webcam that cannot be opened is reported before any weights load too
         if source.kind == "webcam" or (source.kind == "video" and not args.skip_bad):
@@ -255,7 +322,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     boxes = _load_boxes(args.boxes)
     covered = GivenBoxes(boxes, sources).covers  # keys naming no input are reported before any weights load
     device = _device(args.device)
-    pipeline = _pipeline(args, sources, device)
+    pipeline = _pipeline(args, sources, device, bottom_up)
     if isinstance(pipeline.smooth, Savgol) and any(s.kind == "webcam" for s in sources):
         raise ValueError("--smooth savgol filters whole videos, which a webcam never ends: use --smooth one_euro")
     if not args.out_dir:
@@ -275,8 +342,9 @@ def _predict(
     folder: Path,
 ) -> int:
     model = _create_model(args)
-    if model.pose_meta.bottom_up:  # a bottom-up model from a file or folder
-        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
+    if model.pose_meta.bottom_up:  # also a bottom-up model from a file or folder, known once loaded
+        _check_bottom_up_flags(args)
+        pipeline = _pipeline(args, sources, device, bottom_up=True)
     if args.keypoint_format is not None:  # before any frame: the model's joints must convert
         try:
             converted_set(model.pose_meta.keypoints, args.keypoint_format)
@@ -292,14 +360,7 @@ def _predict(
             device=device,
             amp=torch.bfloat16 if args.detector_bf16 else None,
         )
-    estimator = PoseEstimator(
-        model,
-        device=device,
-        flip_test=pipeline.flip_test,
-        decoder=args.decoder,
-        batch_size=args.batch_size,
-        detector=detector,
-    )
+    estimator = _estimator(model, args, device, pipeline.flip_test, detector)
     info = {
         "model": args.model,
         "detector": pipeline.detector if detector else None,
@@ -347,8 +408,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     device = _device(args.device)
     model = _create_model(args)
     if model.pose_meta.bottom_up:
-        raise ValueError(_BOTTOM_UP_NOT_YET.format(model=args.model))
-    estimator = PoseEstimator(model, device=device, flip_test=args.flip, decoder=args.decoder)
+        _check_bottom_up_flags(args)
+    estimator = _estimator(model, args, device, args.flip)
     report = evaluate(
         estimator, annotation, images, detections=args.boxes, output=args.results, overwrite=args.overwrite
     )
@@ -447,11 +508,25 @@ def _model_options(default: str | None) -> argparse.ArgumentParser:
 
 
 def _inference_options() -> argparse.ArgumentParser:
-    """``--device``, ``--flip`` and ``--decoder``."""
+    """``--device``, ``--flip``, ``--decoder``, ``--precision`` and ``--scales``."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     options.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test")
     options.add_argument("--decoder", choices=("argmax", "dark"), help="heatmap decoder (default: the model's codec)")
+    options.add_argument(
+        "--precision",
+        choices=tuple(_PRECISIONS),
+        default="fp32",
+        help="top-down pose network precision: fp32 (exact), bf16 (CUDA, or CPUs with AMX/AVX512-BF16) or auto (bf16 "
+        "where the device runs it in hardware, else fp32; says which)",
+    )
+    options.add_argument(
+        "--scales",
+        nargs="+",
+        type=float,
+        metavar="S",
+        help="bottom-up models: multi-scale test, 1 among them, e.g. --scales 2 1 0.5 (default: the model's)",
+    )
     return options
 
 

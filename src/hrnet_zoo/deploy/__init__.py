@@ -1,4 +1,5 @@
-"""Deployment: BatchNorm folding and channels-last, ``torch.export`` and ONNX export, ONNX Runtime and int8.
+"""Deployment: BatchNorm folding and channels-last, ``torch.export`` and ONNX export, ONNX Runtime and int8, OpenVINO
+(IR export, int8 through NNCF), and keypoint decoding inside the exported graph.
 
 Example:
     >>> from hrnet_zoo import deploy
@@ -7,6 +8,7 @@ Example:
     >>> int8 = deploy.quantize(model, calibration_images, "w32_int8.onnx")
 """
 
+from .decode_graph import DECODED_OUTPUT_NAMES, HeatmapDecoder, with_decoding
 from .export import (
     ExportedPoseModel,
     check_input_size,
@@ -16,20 +18,28 @@ from .export import (
     save_program,
 )
 from .onnx_model import OnnxPoseModel
+from .openvino_model import OpenVINOPoseModel, export_openvino
 from .optimize import HRNET_CONTAINERS, fold_batch_norms, optimize_for_inference
 from .quantize import calibration_crops, quantize
+from .runtime_model import RuntimePoseModel
 
 __all__ = [
+    "DECODED_OUTPUT_NAMES",
     "HRNET_CONTAINERS",
     "ExportedPoseModel",
+    "HeatmapDecoder",
     "OnnxPoseModel",
+    "OpenVINOPoseModel",
+    "RuntimePoseModel",
     "calibration_crops",
     "check_input_size",
     "export_onnx",
+    "export_openvino",
     "export_program",
     "fold_batch_norms",
     "needs_external_data",
     "optimize_for_inference",
     "quantize",
     "save_program",
+    "with_decoding",
 ]

@@ -85,9 +85,12 @@ def needs_external_data(model: nn.Module) -> bool:
 
 
 def export_onnx(
-    model: nn.Module, path: str | os.PathLike, input_size: tuple[int, int] | None = None, opset: int = 18
+    model: nn.Module, path: str | os.PathLike, input_size: tuple[int, int] | None = None, opset: int = 19
 ) -> Path:
     """Write an eval-mode model as ONNX with input ``images`` ``(batch, 3, H, W)`` and output ``heatmaps``.
+
+    Opset 19 by default: the first with ``DeformConv``, which DEKR's adaptive convolutions export to (HRNet and
+    Lite-HRNet use no operator newer than opset 18).
 
     The batch dimension is dynamic, and the model's ``pose_meta`` is stored in the file's metadata (see
     :class:`hrnet_zoo.deploy.OnnxPoseModel`). The file is self-contained unless the weights exceed 2 GiB

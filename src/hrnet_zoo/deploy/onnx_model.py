@@ -13,9 +13,10 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..models.meta import PoseMeta
+from .runtime_model import RuntimePoseModel
 
 __all__ = ["POSE_META_KEY", "PRECISION_KEY", "OnnxPoseModel", "cpu_has_vnni", "store_pose_meta"]
 
@@ -44,7 +45,7 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-class OnnxPoseModel(nn.Module):
+class OnnxPoseModel(RuntimePoseModel):
     """A pose network run by ONNX Runtime on the CPU: ``(B, 3, H, W) -> (B, K, H / 4, W / 4)`` float32 heatmaps.
 
     Stands in for the PyTorch model wherever one is used for inference (``PoseEstimator``, ``evaluate``); its

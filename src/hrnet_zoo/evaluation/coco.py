@@ -1,4 +1,5 @@
-"""The original COCO test protocol: person boxes, flip test, OKS-NMS, rescoring, then COCO keypoint AP."""
+"""The original COCO test protocols, then COCO keypoint AP: top-down (person boxes, flip test, OKS-NMS, rescoring) and
+bottom-up (whole images, every pose kept with its own score)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .._utils import coco_keypoint_result
 from ..codec import MIN_BOX_SIDE
 from ..io.coco_files import read_coco_keypoints, read_detections
 from ..io.outputs import finite_records, plan_outputs, write_json
+from ..pose.bottom_up import BottomUpEstimator
 from ..pose.predictor import PoseEstimator
 from .metrics import COCO_STAT_NAMES, coco_keypoint_ap, oks_nms, rescore
 
@@ -56,7 +58,9 @@ def _boxes_per_image(
     return {i: [b for b in found if min(b[0][2:]) >= MIN_BOX_SIDE] for i, found in boxes.items()}
 
 
-def _check_keypoint_count(annotations: dict[str, Any], estimator: PoseEstimator, annotation_file: Path) -> None:
+def _check_keypoint_count(
+    annotations: dict[str, Any], estimator: PoseEstimator | BottomUpEstimator, annotation_file: Path
+) -> None:
     """Fail before any inference when the model predicts another number of joints than the data holds."""
     counts = {len(c["keypoints"]) for c in annotations.get("categories", []) if c.get("keypoints")}
     counts |= {len(a["keypoints"]) // 3 for a in annotations["annotations"] if a.get("keypoints")}
@@ -68,8 +72,44 @@ def _check_keypoint_count(annotations: dict[str, Any], estimator: PoseEstimator,
         )
 
 
-def evaluate(
+def _top_down_results(
     estimator: PoseEstimator,
+    paths: dict[int, Path],
+    boxes: dict[int, list[tuple[list[float], float]]],
+    oks_threshold: float,
+    visibility_threshold: float,
+    images_per_batch: int,
+) -> list[dict[str, Any]]:
+    """The original's top-down protocol: each box's pose, rescored by box score x mean confident joint score, then
+    OKS-NMS per image."""
+    sigmas = estimator.keypoints.sigmas
+    wanted = [i for i in paths if boxes.get(i)]
+    results: list[dict[str, Any]] = []
+    for start in tqdm(range(0, len(wanted), images_per_batch), desc="evaluate", unit="batch"):
+        chunk = wanted[start : start + images_per_batch]
+        predictions = estimator.predict([paths[i] for i in chunk], boxes=[[b for b, _ in boxes[i]] for i in chunk])
+        for image_id, prediction in zip(chunk, predictions):
+            box_scores = np.array([s for _, s in boxes[image_id]])
+            kpts = prediction.keypoints
+            scores = rescore(kpts[..., 2], box_scores, visibility_threshold)
+            kept = oks_nms(kpts, scores, prediction.areas, sigmas, oks_threshold)
+            results += [coco_keypoint_result(image_id, kpts[p], float(scores[p])) for p in kept]
+    return results
+
+
+def _bottom_up_results(estimator: BottomUpEstimator, paths: dict[int, Path]) -> list[dict[str, Any]]:
+    """The bottom-up references' protocol: every image whole, every pose kept with the decoder's person score (no
+    rescoring, no NMS: the decoders did their own)."""
+    results: list[dict[str, Any]] = []
+    for image_id, path in tqdm(paths.items(), desc="evaluate", unit="image"):
+        (prediction,) = estimator.predict([path])
+        poses = zip(prediction.keypoints, prediction.scores)
+        results += [coco_keypoint_result(image_id, keypoints, float(score)) for keypoints, score in poses]
+    return results
+
+
+def evaluate(
+    estimator: PoseEstimator | BottomUpEstimator,
     annotation_file: str | os.PathLike,
     image_dir: str | os.PathLike,
     detections: str | os.PathLike | list[dict[str, Any]] | None = None,
@@ -83,10 +123,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a pose estimator on a COCO-format keypoint set with the original protocol.
 
-    Person boxes come from ``detections`` (COCO detection results; only ``category_id`` 1 above
-    ``det_score_threshold``) or, without it, from the ground truth. Each pose is rescored as box score x mean
-    score of its joints above ``visibility_threshold``, poses are suppressed by OKS-NMS (``oks_threshold``) per
-    image, and pycocotools computes AP/AR. Flip test and decoder are the estimator's settings.
+    Top-down (:class:`~hrnet_zoo.PoseEstimator`): person boxes come from ``detections`` (COCO detection results;
+    only ``category_id`` 1 above ``det_score_threshold``) or, without it, from the ground truth. Each pose is
+    rescored as box score x mean score of its joints above ``visibility_threshold``, and poses are suppressed by
+    OKS-NMS (``oks_threshold``) per image. Bottom-up (:class:`~hrnet_zoo.BottomUpEstimator`): every image of the
+    set (or of ``image_ids``) is estimated whole and each pose keeps its decoder's score, as the DEKR and
+    HigherHRNet references evaluate; ``detections`` and the thresholds do not apply. Then pycocotools computes
+    AP/AR. Flip test, scales and decoder are the estimator's settings.
 
     ``output`` gets the results JSON. It is checked before any inference: never the annotation file, the
     detection file or an image of the set, never through a symbolic link, and an existing file only with
@@ -98,6 +141,9 @@ def evaluate(
     Raises:
         hrnet_zoo.errors.OutputRefusedError: ``output`` may not be written (its ``reason`` says why).
     """
+    bottom_up = isinstance(estimator, BottomUpEstimator)
+    if bottom_up and detections is not None:
+        raise ValueError("a bottom-up model finds the persons itself: evaluate it without detections")
     annotation_file, image_dir = Path(annotation_file), Path(image_dir)
     annotations = read_coco_keypoints(annotation_file)
     if output is not None:
@@ -107,23 +153,16 @@ def evaluate(
     if detections is not None:
         detections = read_detections(detections)
     _check_keypoint_count(annotations, estimator, annotation_file)
-    boxes = _boxes_per_image(annotations, detections, det_score_threshold)
-    images = {im["id"]: im for im in annotations["images"]}
-    wanted = [i for i in (image_ids or images) if boxes.get(i)]
     sigmas = estimator.keypoints.sigmas
     if sigmas is None:
         raise ValueError(f"the keypoint set {estimator.keypoints.name!r} has no OKS sigmas; set KeypointSet.sigmas")
-    results: list[dict[str, Any]] = []
-    for start in tqdm(range(0, len(wanted), images_per_batch), desc="evaluate", unit="batch"):
-        chunk = wanted[start : start + images_per_batch]
-        paths = [image_dir / images[i]["file_name"] for i in chunk]
-        predictions = estimator.predict(paths, boxes=[[b for b, _ in boxes[i]] for i in chunk])
-        for image_id, prediction in zip(chunk, predictions):
-            box_scores = np.array([s for _, s in boxes[image_id]])
-            kpts = prediction.keypoints
-            scores = rescore(kpts[..., 2], box_scores, visibility_threshold)
-            kept = oks_nms(kpts, scores, prediction.areas, sigmas, oks_threshold)
-            results += [coco_keypoint_result(image_id, kpts[p], float(scores[p])) for p in kept]
+    images = {im["id"]: im for im in annotations["images"]}
+    paths = {i: image_dir / images[i]["file_name"] for i in (image_ids or images) if i in images}
+    if bottom_up:
+        results = _bottom_up_results(estimator, paths)
+    else:
+        boxes = _boxes_per_image(annotations, detections, det_score_threshold)
+        results = _top_down_results(estimator, paths, boxes, oks_threshold, visibility_threshold, images_per_batch)
     results, dropped = finite_records(results)
     if dropped:
         _logger.warning("%d poses with non-finite keypoints are left out of the evaluation", dropped)

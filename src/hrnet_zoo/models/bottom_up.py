@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..codec import BottomUpCodec, BottomUpMethod
 from ..keypoints import KeypointSet, generic_keypoints, get_keypoint_set
 from .meta import PoseMeta, head_meta
-from .top_down import _PoseModelBase
+from .top_down import _PoseHeadAPI, _PoseModelBase
 
 __all__ = ["BottomUpModel", "bottom_up_meta"]
 
@@ -51,7 +50,7 @@ def bottom_up_meta(
     return meta
 
 
-class BottomUpModel(_PoseModelBase):
+class BottomUpModel(_PoseHeadAPI, _PoseModelBase):
     """Base of the bottom-up pose models: the HRNet backbone, a head of several outputs, metadata in one place.
 
     Subclasses build ``backbone`` and ``head`` (:meth:`_make_head`), set :attr:`num_features` and implement
@@ -63,49 +62,14 @@ class BottomUpModel(_PoseModelBase):
     #: head (``reset_head``).
     head_module = "head"
 
-    def _make_head(self, num_joints: int) -> nn.Module:
-        raise NotImplementedError
-
     @property
     def num_joints(self) -> int:
         """Keypoints the head predicts (``pose_meta.num_joints``)."""
         return self.pose_meta.num_joints
 
-    @property
-    def num_classes(self) -> int:
-        """timm's name for the head's outputs: the number of keypoints."""
-        return self.num_joints
-
-    @property
-    def keypoints(self) -> KeypointSet:
-        """What the heatmaps are (``pose_meta.keypoints``)."""
-        return self.pose_meta.keypoints
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        """The whole head (every output)."""
-        return self.head
-
-    def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
-        """Replace the head by a freshly initialised one for ``num_joints`` keypoints (on the model's device and
-        dtype); :attr:`pose_meta` follows (the new keypoints, generic names unless given, and weights that no longer
-        claim their source's metrics).
-
-        Raises:
-            ValueError: ``num_joints`` below 1 (a bottom-up head without keypoints finds nothing).
-        """
+    def _check_num_joints(self, num_joints: int) -> None:
         if num_joints < 1:
             raise ValueError(f"a bottom-up model predicts at least one keypoint, got num_joints={num_joints}")
-        meta = self.pose_meta.with_joints(num_joints, keypoints)
-        reference = next(self.backbone.parameters())
-        with torch.device(reference.device):
-            head = self._make_head(num_joints)
-        self.head = head.to(dtype=reference.dtype).train(self.training)
-        self.pose_meta = meta
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """timm's name for :meth:`reset_head` (``global_pool`` is accepted for timm and ignored)."""
-        self.reset_head(num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: what the head reads."""

@@ -179,7 +179,51 @@ class _PoseModelBase(nn.Module):
         return set()
 
 
-class HRNetPose(_PoseModelBase):
+class _PoseHeadAPI:
+    """timm's head API over a pose model's ``head``, for both kinds: :meth:`_make_head` builds an initialised head
+    for a number of keypoints, :meth:`_check_num_joints` refuses a number the kind cannot take."""
+
+    def _make_head(self, num_joints: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _check_num_joints(self, num_joints: int) -> None:
+        """Top-down models take any number: 0 leaves them without a head (features at stride 4)."""
+
+    @property
+    def num_classes(self) -> int:
+        """timm's name for the head's outputs: the number of keypoints."""
+        return self.num_joints
+
+    @property
+    def keypoints(self) -> KeypointSet:
+        """What the heatmaps are (``pose_meta.keypoints``)."""
+        return self.pose_meta.keypoints
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        """The head (timm convention): the heatmap convolution(s), every output of a bottom-up head."""
+        return self.head
+
+    def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
+        """Replace the head by a freshly initialised one for ``num_joints`` keypoints.
+
+        The head is created on the device and dtype of the model, in its mode, and :attr:`pose_meta` follows: the
+        new keypoints (generic names unless given) and weights that no longer claim their source's metrics.
+        """
+        self._check_num_joints(num_joints)
+        meta = self.pose_meta.with_joints(num_joints, keypoints)
+        reference = next(self.backbone.parameters())
+        with torch.device(reference.device):
+            head = self._make_head(num_joints)
+        self.head = head.to(dtype=reference.dtype).train(self.training)
+        self.pose_meta = meta
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """timm's name for :meth:`reset_head` (``global_pool`` is accepted for timm and ignored: no pooling)."""
+        self.reset_head(num_classes)
+
+
+class HRNetPose(_PoseHeadAPI, _PoseModelBase):
     """HRNet pose network: the backbone's stride-4 branch followed by a conv giving one heatmap per joint.
 
     Shapes: ``(B, in_chans, H, W) -> (B, num_joints, H / 4, W / 4)``; ``H`` and ``W`` multiples of 32. With
@@ -250,7 +294,9 @@ class HRNetPose(_PoseModelBase):
         if num_joints == 0:
             return nn.Identity()
         k = self.head_kernel_size
-        return nn.Conv2d(self.num_features, num_joints, kernel_size=k, padding=k // 2)
+        head = nn.Conv2d(self.num_features, num_joints, kernel_size=k, padding=k // 2)
+        init_weights(head)
+        return head
 
     def _final_features(self, outputs: list[Tensor]) -> Tensor:
         """The backbone's outputs as the head's input: the fused stride-4 branch, or all branches concatenated."""
@@ -261,39 +307,6 @@ class HRNetPose(_PoseModelBase):
         """Number of predicted heatmaps (0 without a head)."""
         final = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
         return final.out_channels if isinstance(final, nn.Conv2d) else 0
-
-    @property
-    def num_classes(self) -> int:
-        """timm's name for the head's outputs: the number of joints."""
-        return self.num_joints
-
-    @property
-    def keypoints(self) -> KeypointSet:
-        """What the heatmaps are (``pose_meta.keypoints``)."""
-        return self.pose_meta.keypoints
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        """The heatmap head (timm convention)."""
-        return self.head
-
-    def reset_head(self, num_joints: int, keypoints: KeypointSet | None = None) -> None:
-        """Replace the heatmap head by a freshly initialised one for ``num_joints`` joints (0: no head).
-
-        The head is created on the device and dtype of the model, and :attr:`pose_meta` follows: the new keypoints
-        (generic names unless given) and weights that no longer claim their source's metrics.
-        """
-        meta = self.pose_meta.with_joints(num_joints, keypoints)
-        reference = next(self.backbone.parameters())
-        with torch.device(reference.device):
-            head = self._make_head(num_joints)
-        init_weights(head)
-        self.head = head.to(dtype=reference.dtype).train(self.training)
-        self.pose_meta = meta
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """timm's name for :meth:`reset_head` (``global_pool`` is accepted for timm and ignored: no pooling)."""
-        self.reset_head(num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W) -> (B, num_features, H / 4, W / 4)``: the fused stride-4 branch.
@@ -380,7 +393,9 @@ class HRNetV2Pose(HRNetPose):
         if num_joints == 0:
             return nn.Identity()
         c = self.num_features
-        return nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, num_joints, 1))
+        head = nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, num_joints, 1))
+        init_weights(head)
+        return head
 
 
 class HRNetFeatures(_PoseModelBase):

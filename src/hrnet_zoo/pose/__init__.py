@@ -1,12 +1,15 @@
-"""Top-down pose estimation around :class:`hrnet_zoo.PoseEstimator`: person detection, image and video sources,
-drawing, tracking and smoothing in video, and the files of a run.
+"""Pose estimation around :class:`hrnet_zoo.PoseEstimator` (top-down) and :class:`hrnet_zoo.BottomUpEstimator`:
+person detection, image and video sources, drawing, tracking and smoothing in video, and the files of a run.
 
-The estimator and its :class:`hrnet_zoo.PoseResult` are imported from ``hrnet_zoo``; crops and heatmap codecs live
+The estimators and their :class:`hrnet_zoo.PoseResult` are imported from ``hrnet_zoo`` (their shared base,
+:class:`EstimatorBase`, from here); crops and heatmap codecs live
 in :mod:`hrnet_zoo.codec`, keypoint sets in :mod:`hrnet_zoo.keypoints`, image files in :mod:`hrnet_zoo.io`.
 """
 
+from .bottom_up import poses_to_result
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, PersonDetector, detect_persons
 from .draw import draw_poses
+from .estimator_base import EstimatorBase
 from .run import RunSummary
 from .run_writer import RunWriter
 from .smooth import OneEuro, OneEuroFilter, OneEuroSmoother, Savgol, smooth_savgol
@@ -20,6 +23,7 @@ __all__ = [
     "DETECTORS",
     "CpuVideoDefaults",
     "Detector",
+    "EstimatorBase",
     "Frame",
     "GivenBoxes",
     "KalmanBoxFilter",
@@ -41,6 +45,7 @@ __all__ = [
     "detect_persons",
     "draw_poses",
     "find_sources",
+    "poses_to_result",
     "read_frames",
     "smooth_savgol",
 ]

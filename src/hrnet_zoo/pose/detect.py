@@ -24,7 +24,7 @@ from torchvision.models.resnet import Bottleneck
 from torchvision.ops import clip_boxes_to_image, nms
 
 from .._download import download_verified, file_sha256
-from .._utils import cpu_has_bf16_units, default_device, sha256_prefix
+from .._utils import check_amp, default_device, sha256_prefix
 from ..deploy.optimize import fold_batch_norms
 from ..errors import WeightsUnavailableError
 from ..models._checkpoint import check_fits, read_checkpoint
@@ -97,7 +97,7 @@ class PersonDetector(nn.Module):
         if (max_persons is not None and max_persons < 1) or (batch_size is not None and batch_size < 1):
             raise ValueError(f"max_persons and batch_size must be positive, got {max_persons} and {batch_size}")
         device = torch.device(device) if device is not None else default_device()
-        _check_amp(amp, device)
+        check_amp(amp, device)
         weights = get_model_weights(name).DEFAULT
         self.name = name
         self.amp = amp
@@ -185,24 +185,6 @@ class PersonDetector(nn.Module):
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """Persons in one ``(3, H, W)`` uint8 RGB image: ``(P, 4)`` xyxy boxes and ``(P,)`` scores."""
         return self.detect([image])[0]
-
-
-def _check_amp(amp: torch.dtype | None, device: torch.device) -> None:
-    """Refuse an autocast dtype that ``device`` cannot run fast, saying what it can."""
-    if amp is None:
-        return
-    if device.type == "cuda" and amp in (torch.float16, torch.bfloat16):
-        return
-    if device.type == "cpu" and amp == torch.bfloat16:
-        if cpu_has_bf16_units():
-            return
-        raise ValueError(
-            "amp=torch.bfloat16 on a CPU needs bf16 units (AMX or AVX512-BF16), which this CPU lacks: there it "
-            "would be slower than float32; leave amp unset"
-        )
-    raise ValueError(
-        f"amp={amp} is not supported on {device.type}: use torch.bfloat16 (CPU or CUDA) or torch.float16 (CUDA)"
-    )
 
 
 def _checked(output: object, index: int) -> tuple[Tensor, Tensor]:

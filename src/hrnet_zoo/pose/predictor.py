@@ -2,79 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .._factory import create_model
-from .._utils import default_device
+from .._utils import check_amp, default_device, fastest_amp
 from ..codec import HeatmapCodec, TopDownTransform, flip_back, region_area, shift_flipped
 from ..codec.heatmap_codec import Decoding
-from ..deploy.onnx_model import OnnxPoseModel
-from ..deploy.optimize import optimize_for_inference
+from ..deploy.runtime_model import RuntimePoseModel
 from ..io.images import Channels, ImageLike, load_image
 from ..keypoints import KeypointSet
 from .detect import Detector, PersonDetector, detect_persons
+from .estimator_base import EstimatorBase
 from .result import PoseResult
-from .run import run_poses
-from .sources import Frame, GivenBoxes, Inputs, Source, read_frames, sources_of
-from .track import TrackerConfig
-from .video import Smoothing, VideoOptions, tracked_stream
 
 __all__ = ["Crops", "PoseEstimator"]
 
-
-def _weights_version(tensors: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
-    """A cheap token of the current values of ``tensors`` (a model's parameters and buffers): each one's storage and
-    in-place version counter, which every optimizer step, ``load_state_dict`` and BatchNorm statistics update
-    advances."""
-    return tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors)
-
-
-def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
-    """``frames`` in lists of ``size``; when reading fails, the frames read before are still given, then the error
-    is raised."""
-    batch: list[Frame] = []
-    try:
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) == size:
-                yield batch
-                batch = []
-    except ValueError:
-        if batch:
-            yield batch
-        raise
-    if batch:
-        yield batch
-
-
-def _webcams_apart(sources: Sequence[Source]) -> list[list[Source]]:
-    """``sources`` in order, in groups: each webcam alone, the files between them together."""
-    groups: list[list[Source]] = []
-    for source in sources:
-        if source.kind == "webcam" or not groups or groups[-1][0].kind == "webcam":
-            groups.append([source])
-        else:
-            groups[-1].append(source)
-    return groups
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode for the block, each module's own mode restored afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
+_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,7 +51,7 @@ class Crops:
     image_sizes: list[tuple[int, int]]
 
 
-class PoseEstimator:
+class PoseEstimator(EstimatorBase):
     """Top-down pose estimation with the original test protocol: crop, network (+ flipped copy), decode, map back.
 
     Keypoints, input size, normalisation and the heatmap codec (crop geometry, decoding, flip shift) come from the
@@ -123,7 +74,11 @@ class PoseEstimator:
         optimize: Run a copy with BatchNorm folded and channels-last weights
             (:func:`hrnet_zoo.deploy.optimize_for_inference`): same outputs to float rounding, faster. The copy is
             remade whenever the model's weights change, so an estimator built once validates every training step.
-        amp: Autocast dtype on CUDA (``torch.float16`` or ``torch.bfloat16``); ``None`` runs in float32.
+        amp: Reduced precision: on CUDA, autocast in ``torch.float16`` or ``torch.bfloat16``; on a CPU with bf16
+            units (AMX or AVX512-BF16), ``torch.bfloat16``: a bfloat16 copy of the folded model (autocast without
+            ``optimize``), refused on CPUs without them, where it would be slower. ``"auto"``: bfloat16 where the
+            device runs it in hardware, else float32 (``estimator.amp`` says which, and it is logged). ``None``
+            (the default) runs in float32, exact.
         detector: Finds the persons of images given without boxes: a name from
             :data:`~hrnet_zoo.pose.DETECTORS` (a torchvision detector on the estimator's device), a
             :class:`~hrnet_zoo.pose.PersonDetector`, or any callable ``image -> (boxes, scores)`` taking a
@@ -153,7 +108,7 @@ class PoseEstimator:
         checkpoint_path: str | os.PathLike | None = None,
         input_size: tuple[int, int] | None = None,
         optimize: bool = True,
-        amp: torch.dtype | None = None,
+        amp: torch.dtype | Literal["auto"] | None = None,
         detector: Detector | str | None = None,
         detector_checkpoint: str | os.PathLike | None = None,
     ) -> None:
@@ -163,6 +118,11 @@ class PoseEstimator:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         meta = model.pose_meta
+        if meta.bottom_up:
+            raise ValueError(
+                f"{type(model).__name__} is a bottom-up model (it finds every person itself, without boxes): "
+                "run it with hrnet_zoo.BottomUpEstimator"
+            )
         if meta.num_joints == 0:
             raise ValueError("the model has no heatmap head (num_joints=0); create it with a head to estimate poses")
         if input_size is not None:
@@ -171,19 +131,19 @@ class PoseEstimator:
             if decoder not in ("argmax", "dark"):
                 raise ValueError(f"decoder must be 'argmax' or 'dark', got {decoder!r}")
             meta = replace(meta, codec=replace(meta.codec, decoding=decoder))
-        if device is None:  # the model's device; an ONNX Runtime model runs on the CPU
-            device = "cpu" if isinstance(model, OnnxPoseModel) else next(model.parameters()).device
-        self.device = torch.device(device)
-        if amp is not None and self.device.type != "cuda":
-            raise ValueError(f"amp={amp} needs a CUDA device; the CPU path runs in float32 (device={self.device})")
+        if device is None:  # the model's device; a runtime's model (ONNX Runtime, OpenVINO) on the CPU
+            device = "cpu" if isinstance(model, RuntimePoseModel) else next(model.parameters()).device
+        if amp == "auto":
+            amp = fastest_amp(torch.device(device))
+            _logger.info("amp='auto': %s on %s", "bfloat16" if amp else "float32 (no bf16 units)", device)
+        check_amp(amp, torch.device(device))
+        if amp is not None and isinstance(model, RuntimePoseModel):
+            raise ValueError(f"amp={amp}: an ONNX Runtime or OpenVINO model runs in its exported precision; drop amp")
         self.amp = amp
-        self._network = model.to(self.device)  # the caller's model, its mode left as it is
-        self._optimize = optimize and not isinstance(model, OnnxPoseModel)  # ONNX Runtime runs what it was given
-        self._weights = [*model.parameters(), *model.buffers()]  # listed once: walking the modules costs more
-        self._fused: nn.Module | None = None
-        self._fused_version: tuple[tuple[int, int], ...] | None = None
-        if self._optimize:
-            self._fused_model()  # built now, so a model that cannot be folded is refused here
+        # on a CPU, a bfloat16 copy of the folded model (faster than autocast there, which casts at every layer)
+        cpu_copy = amp is not None and torch.device(device).type == "cpu" and optimize
+        self._input_dtype = amp if cpu_copy else torch.float32
+        super().__init__(model, device, optimize, dtype=amp if cpu_copy else None)
         self.transform: TopDownTransform = meta.transform
         self.keypoints: KeypointSet = meta.keypoints
         self.flip_test = flip_test
@@ -195,27 +155,6 @@ class PoseEstimator:
         if detector is not None and not callable(detector):
             raise ValueError(f"detector must be a name, a PersonDetector or a callable, got {type(detector).__name__}")
         self.detector = detector
-
-    @property
-    def model(self) -> nn.Module:
-        """The network the estimator runs, with the model's current weights: with ``optimize``, a BatchNorm-folded
-        copy, rebuilt when the weights have changed since (an optimizer step, ``load_state_dict``); otherwise the
-        model itself, switched to eval mode only while it runs. (A module swapped into the model after the
-        estimator was made is not followed: make a new estimator.)"""
-        return self._fused_model() if self._optimize else self._network
-
-    def refresh(self) -> None:
-        """Rebuild the folded copy at the next call, for weights changed where no version counter sees it
-        (``.data`` writes)."""
-        self._fused_version = None
-
-    def _fused_model(self) -> nn.Module:
-        version = _weights_version(self._weights)
-        if version != self._fused_version:
-            with torch.inference_mode(False), torch.no_grad():
-                self._fused = optimize_for_inference(self._network)
-            self._fused_version = version
-        return self._fused
 
     @property
     def codec(self) -> HeatmapCodec:
@@ -231,10 +170,10 @@ class PoseEstimator:
     def heatmaps(self, crops: Tensor) -> Tensor:
         """Run the network (and its flip test) on normalised crops: ``(N, 3, h, w) -> (N, K, h / 4, w / 4)``."""
         outputs = []
-        autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
-        model = self.model
-        with _eval_mode(model) if model is self._network else nullcontext(), autocast:
-            for batch in crops.split(self.batch_size):
+        autocast_on = self.amp is not None and self._input_dtype == torch.float32  # the CPU copy is bf16 itself
+        autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=autocast_on)
+        with self._running() as model, autocast:
+            for batch in crops.to(self._input_dtype).split(self.batch_size):
                 heatmaps = model(batch).float()
                 if self.flip_test:
                     flipped = flip_back(model(batch.flip(-1)).float(), self.keypoints.flip_index)
@@ -337,77 +276,5 @@ class PoseEstimator:
             )
         return results
 
-    def stream(
-        self,
-        inputs: Inputs,
-        boxes: Mapping[str, object] | None = None,
-        box_format: str = "xywh",
-        batch_frames: int = 8,
-        *,
-        skip_bad: bool = False,
-        track: bool | TrackerConfig = False,
-        detect_every: int = 1,
-        smooth: Smoothing | None = None,
-    ) -> Iterator[tuple[Frame, PoseResult]]:
-        """Estimate poses frame by frame: images, folders, glob patterns, video files and webcam indices.
-
-        Untracked, frames are decoded, detected and estimated ``batch_frames`` at a time (a webcam's one at a time,
-        as they arrive: latency matters more than batching there) and yielded as they are done, so memory stays
-        flat however long a video is. Frames without boxes go through the detector (or are one person filling the
-        frame when the estimator has none). Tracked, frames are estimated one after the other and each person keeps
-        an id through the video (see :mod:`hrnet_zoo.pose.video`).
-
-        Args:
-            inputs: A path, a glob pattern, a webcam index (``0``), a :class:`~hrnet_zoo.pose.sources.Source`, or a
-                list of them (see :func:`~hrnet_zoo.pose.sources.find_sources`).
-            boxes: Person boxes by input (its path or file name): a box list for an image; for a video, one box
-                list for every frame or ``{frame index: box list}`` (see :class:`~hrnet_zoo.pose.sources.GivenBoxes`).
-            box_format: ``"xywh"`` (COCO, default) or ``"xyxy"``.
-            batch_frames: Frames per batch (untracked).
-            skip_bad: Skip images, videos and video frames that cannot be decoded, with a warning, instead of
-                raising.
-            track: Give every person a track id (``PoseResult.track_ids``), ByteTrack-style; a
-                :class:`~hrnet_zoo.pose.track.TrackerConfig` sets the tracker's parameters. ByteTrack's second
-                association matches low-score detections to existing tracks: give the estimator a detector that
-                keeps them (``PersonDetector(score_threshold=0.1)``) and set ``TrackerConfig.high_score`` to the
-                score a new person needs.
-            detect_every: Run the detector on every N-th frame of a video and take the tracked persons' boxes from
-                their last poses in between (a lost track, or a person with too few confident joints, asks for a
-                detection at once). Turns tracking on.
-            smooth: ``"one_euro"`` (online, per track and joint), ``"savgol"`` (offline, per track over a whole
-                video, with gaps interpolated; not for webcams), or their parameters
-                (:class:`~hrnet_zoo.pose.smooth.OneEuro`, :class:`~hrnet_zoo.pose.smooth.Savgol`). Turns tracking
-                on; the tracker itself sees the raw poses.
-
-        Yields:
-            ``(frame, result)``: the :class:`~hrnet_zoo.pose.sources.Frame` (its ``(3, H, W)`` image, source and
-            frame index) and its :class:`PoseResult`.
-
-        Raises:
-            ValueError: ``boxes`` naming no input, or malformed; bad tracking or smoothing options, or
-                ``smooth="savgol"`` for a webcam (all before any frame is read); a frame that cannot be decoded
-                (unless ``skip_bad``).
-
-        Example:
-            >>> for frame, result in estimator.stream("match.mp4", track=True, detect_every=5, smooth="one_euro"):
-            ...     print(frame.index, result.track_ids)
-        """
-        if batch_frames < 1:
-            raise ValueError(f"batch_frames must be positive, got {batch_frames}")
-        options = VideoOptions.of(track, detect_every, smooth)
-        sources = sources_of(inputs)
-        given = GivenBoxes(boxes, sources, convert=lambda b: self.transform.boxes(b, box_format))
-        if options is not None:
-            yield from tracked_stream(self, sources, given, options, skip_bad)
-        else:
-            for group in _webcams_apart(sources):
-                size = 1 if group[0].kind == "webcam" else batch_frames
-                for batch in _batches(read_frames(group, skip_bad), size):
-                    batch_boxes = [given(frame) for frame in batch]
-                    yield from zip(batch, self.predict([frame.image for frame in batch], batch_boxes, "xyxy"))
-        given.warn_unused()
-
-    #: Estimate every pose of images, folders, videos or webcams and write a finished run folder, never replacing
-    #: an input or an earlier run: ``estimator.run(inputs, out_dir, ...)`` is
-    #: :func:`~hrnet_zoo.pose.run.run_poses` (its arguments, errors and :class:`~hrnet_zoo.pose.RunSummary`).
-    run = run_poses
+    def _stream_boxes(self, boxes: object, box_format: str, detect_every: int) -> Callable[[object], Tensor]:
+        return lambda b: self.transform.boxes(b, box_format)

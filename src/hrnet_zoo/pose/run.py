@@ -1,7 +1,8 @@
 """A run: a pose estimator over images, videos and webcams into a finished run folder (see
 :mod:`hrnet_zoo.pose.run_writer` for the files it holds).
 
-The one place that goes from inputs to a run folder: ``PoseEstimator.run`` and ``hrnet-zoo predict`` both come here.
+The one place that goes from inputs to a run folder: ``PoseEstimator.run``, ``BottomUpEstimator.run`` and
+``hrnet-zoo predict`` all come here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .track import TrackerConfig
 from .video import Smoothing, VideoOptions
 
 if TYPE_CHECKING:
-    from .predictor import PoseEstimator
+    from .estimator_base import EstimatorBase
 
 __all__ = ["RunInputs", "RunSummary", "run_poses"]
 
@@ -86,7 +87,7 @@ def _frame_total(sources: Sequence[Source]) -> int | None:
 
 
 def run_poses(
-    estimator: PoseEstimator,
+    estimator: EstimatorBase,
     inputs: RunInputs,
     out_dir: str | os.PathLike = "hrnet_zoo_out",
     *,
@@ -114,7 +115,8 @@ def run_poses(
     failure leaves no partial file, no drawing and no folder the run created.
 
     Args:
-        estimator: The estimator (its detector finds the persons of frames without ``boxes``).
+        estimator: A :class:`~hrnet_zoo.PoseEstimator` (its detector finds the persons of frames without ``boxes``)
+            or a :class:`~hrnet_zoo.BottomUpEstimator` (no ``boxes``).
         inputs: Image and video files, folders, glob patterns and webcam indices (see :func:`find_sources`).
         out_dir: The run folder; when it holds files, the first free ``out_dir-2``, ``-3``... is used instead,
             unless ``exist_ok``.

@@ -35,7 +35,7 @@ from .sources import Frame, GivenBoxes, Source, read_frames
 from .track import PoseTracker, TrackerConfig, boxes_from_poses
 
 if TYPE_CHECKING:
-    from .predictor import PoseEstimator
+    from .estimator_base import EstimatorBase
 
 __all__ = ["CPU_VIDEO_DEFAULTS", "CpuVideoDefaults", "Smoothing", "VideoOptions"]
 
@@ -116,7 +116,7 @@ CPU_VIDEO_DEFAULTS = CpuVideoDefaults()
 class _TrackedFrames:
     """One frame after the other: boxes (given, detected, or from the tracked poses), poses, track ids."""
 
-    def __init__(self, estimator: PoseEstimator, options: VideoOptions) -> None:
+    def __init__(self, estimator: EstimatorBase, options: VideoOptions) -> None:
         self.estimator = estimator
         self.options = options
         self.tracker = PoseTracker(options.tracker, sigmas=estimator.keypoints.sigmas)
@@ -197,7 +197,7 @@ def _smoothed_video(
 
 
 def tracked_stream(
-    estimator: PoseEstimator,
+    estimator: EstimatorBase,
     sources: Sequence[Source],
     given: GivenBoxes,
     options: VideoOptions,
