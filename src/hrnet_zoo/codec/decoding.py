@@ -148,7 +148,9 @@ def decode_dark(heatmaps: Tensor, kernel_size: int = 11) -> tuple[Tensor, Tensor
     return coords + offset, scores
 
 
-def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11, padding: str = "zeros") -> tuple[Tensor, Tensor]:
+def decode_dark_udp(
+    heatmaps: Tensor, kernel_size: int = 11, padding: str = "zeros", exportable: bool = False
+) -> tuple[Tensor, Tensor]:
     """DARK refinement of UDP (Huang et al., CVPR 2020), as mmpose measured it.
 
     The heatmaps are blurred, clipped to ``[0.001, 50]`` and log-transformed; the argmax takes one Newton step with
@@ -156,6 +158,8 @@ def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11, padding: str = "zer
     measured a checkpoint's metrics: ``padding="zeros"`` is 1.x's ``refine_keypoints_dark_udp`` (each map
     zero-padded, blurred and rescaled to its maximum, as DARK blurs); ``"reflect"`` is 0.x's ``post_dark_udp``
     (OpenCV's reflected border, no rescaling). They differ for peaks within a blur radius of the border.
+    ``exportable`` solves the 2x2 Newton system by Cramer's rule in float64 instead of ``torch.linalg.solve``, which
+    has no ONNX form: the same steps, but non-finite coordinates where the Hessian is singular instead of an error.
 
     Shapes: ``(N, K, H, W) -> coords (N, K, 2)`` in heatmap pixels, ``scores (N, K)`` (the raw maxima).
     """
@@ -166,8 +170,9 @@ def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11, padding: str = "zer
     blurred = gaussian_blur(heatmaps, kernel_size, padding)
     if padding == "zeros":
         peak, blurred_peak = heatmaps.flatten(2).amax(2), blurred.flatten(2).amax(2)
-        blurred = blurred * torch.where(blurred_peak != 0, peak / blurred_peak, 1.0)[..., None, None]
-    logs = blurred.clamp(0.001, 50).log()
+        rescale = torch.where(blurred_peak != 0, peak / blurred_peak, torch.ones_like(peak))
+        blurred = blurred * rescale[..., None, None]
+    logs = blurred.clamp(min=0.001).clamp(max=50.0).log()  # one clamp(0.001, 50) fails the ONNX type promotion
     logs = F.pad(logs.reshape(n * k, 1, h, w), (1, 1, 1, 1), mode="replicate").reshape(n, k, h + 2, w + 2)
     px, py = coords.long().unbind(-1)
 
@@ -182,6 +187,11 @@ def decode_dark_udp(heatmaps: Tensor, kernel_size: int = 11, padding: str = "zer
     dyy = iy1 - 2 * i + iy1_
     dxy = 0.5 * (ix1y1 - ix1 - iy1 + i + i - ix1_ - iy1_ + ix1_y1_)
     eps = torch.finfo(torch.float32).eps
-    hessian = torch.stack([torch.stack([dxx + eps, dxy], -1), torch.stack([dxy, dyy + eps], -1)], -2)
-    step = torch.linalg.solve(hessian.double(), torch.stack([dx, dy], -1).double().unsqueeze(-1)).squeeze(-1)
+    if exportable:
+        a, b, d = (dxx + eps).double(), dxy.double(), (dyy + eps).double()
+        gx, gy, det = dx.double(), dy.double(), a * d - b * b
+        step = torch.stack([(d * gx - b * gy) / det, (a * gy - b * gx) / det], dim=-1)
+    else:
+        hessian = torch.stack([torch.stack([dxx + eps, dxy], -1), torch.stack([dxy, dyy + eps], -1)], -2)
+        step = torch.linalg.solve(hessian.double(), torch.stack([dx, dy], -1).double().unsqueeze(-1)).squeeze(-1)
     return coords - step.to(coords.dtype), scores

@@ -64,9 +64,7 @@ class OnnxPoseModel(RuntimePoseModel):
     def __init__(self, path: str | os.PathLike, pose_meta: PoseMeta | None = None, threads: int | None = None) -> None:
         super().__init__()
         _, ort = onnx_modules()
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"ONNX model {str(self.path)!r} does not exist")
+        self._file(path, "ONNX model")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -74,20 +72,14 @@ class OnnxPoseModel(RuntimePoseModel):
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ONNX Runtime's own error types for malformed files
             raise ValueError(f"could not load ONNX model {str(self.path)!r}: {err}") from err
-        stored = self.session.get_modelmeta().custom_metadata_map.get(POSE_META_KEY)
-        if pose_meta is None and stored is None:
-            raise ValueError(f"{self.path} carries no pose metadata; pass pose_meta=model.pose_meta")
-        self.pose_meta = pose_meta or PoseMeta.from_dict(json.loads(stored))
+        self.pose_meta = self._metadata(pose_meta, self.session.get_modelmeta().custom_metadata_map.get(POSE_META_KEY))
         self.input_name = self.session.get_inputs()[0].name
         self.in_chans = int(self.session.get_inputs()[0].shape[1])
         self.precision = self.session.get_modelmeta().custom_metadata_map.get(PRECISION_KEY, "fp32")
 
     def forward(self, x: Tensor) -> Tensor:
-        heatmaps = self.session.run(None, {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
+        heatmaps = self.session.run(None, {self.input_name: self._array(x)})[0]
         return torch.from_numpy(heatmaps).to(x.device)
-
-    def extra_repr(self) -> str:
-        return f"{self.path.name}, {self.precision}"
 
 
 def store_pose_meta(path: str | os.PathLike, meta: PoseMeta, precision: str = "fp32") -> None:

@@ -163,18 +163,13 @@ class OpenVINOPoseModel(RuntimePoseModel):
     ) -> None:
         super().__init__()
         ov, _ = openvino_modules()
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"OpenVINO IR {str(self.path)!r} does not exist")
+        self._file(path, "OpenVINO IR")
         core = ov.Core()
         try:
             ov_model = core.read_model(str(self.path))
         except Exception as err:  # OpenVINO raises RuntimeError (and others) for malformed files
             raise ValueError(f"could not load OpenVINO IR {str(self.path)!r}: {err}") from err
-        stored = _rt_info(ov_model, POSE_META_PATH)
-        if pose_meta is None and stored is None:
-            raise ValueError(f"{self.path} carries no pose metadata; pass pose_meta=model.pose_meta")
-        self.pose_meta = pose_meta or PoseMeta.from_dict(json.loads(stored))
+        self.pose_meta = self._metadata(pose_meta, _rt_info(ov_model, POSE_META_PATH))
         self.precision = _rt_info(ov_model, PRECISION_PATH) or "fp32"
         self.in_chans = int(ov_model.inputs[0].get_partial_shape()[1].get_length())
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": inference_precision}
@@ -183,11 +178,8 @@ class OpenVINOPoseModel(RuntimePoseModel):
         self.compiled = core.compile_model(ov_model, device, config)
 
     def forward(self, x: Tensor) -> Tensor:
-        heatmaps = self.compiled(x.detach().float().cpu().contiguous().numpy())[0]
+        heatmaps = self.compiled(self._array(x))[0]
         return torch.from_numpy(np.array(heatmaps, dtype=np.float32)).to(x.device)
-
-    def extra_repr(self) -> str:
-        return f"{self.path.name}, {self.precision}"
 
 
 def _rt_info(ov_model: Any, key: Sequence[str]) -> str | None:
